@@ -1,0 +1,1 @@
+"""ecg-platform: MLflow-tracked PyTorch platform for patient-specific ECG beat classification."""

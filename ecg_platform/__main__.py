@@ -1,0 +1,5 @@
+"""`python -m ecg_platform` runs the CLI."""
+
+from ecg_platform.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The residual 1D CNN, its encoder/head split and freezing."""

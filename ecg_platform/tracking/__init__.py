@@ -1,0 +1,1 @@
+"""Everything that speaks MLflow: runs, the logging callback, the model registry."""

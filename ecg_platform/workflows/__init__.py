@@ -1,0 +1,1 @@
+"""pretrain, individual, finetune and grid search: compose data, model, engine and tracking."""
