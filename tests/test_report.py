@@ -1,0 +1,86 @@
+"""The comparison report: pivoting, missing runs, the paired Wilcoxon test, written artefacts."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+import pytest
+
+from ecg_platform.evaluation.report import compare, write_report
+
+
+def _results(rows: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """Long results with individual/finetune balanced accuracy per patient."""
+    records = []
+    for patient, (individual, finetuned) in rows.items():
+        for mode, value in (("individual", individual), ("finetune", finetuned)):
+            if math.isnan(value):
+                continue
+            records.append(
+                {
+                    "patient": patient,
+                    "mode": mode,
+                    "windows": 1000,
+                    "abnormal_share": 0.1,
+                    "balanced_accuracy": value,
+                    "sensitivity": value,
+                    "specificity": 1.0,
+                    "f1": value,
+                    "epochs": 12,
+                }
+            )
+    return pd.DataFrame.from_records(records)
+
+
+SIX_BETTER = {str(100 + i): (0.80 + i / 100, 0.90 + i / 100 + i / 1000) for i in range(6)}
+
+
+def test_compare_pivots_one_row_per_patient_in_requested_order() -> None:
+    patients = sorted(SIX_BETTER, reverse=True)
+    comparison = compare(_results(SIX_BETTER), patients)
+    assert list(comparison.table.index) == patients
+    assert comparison.table.loc["102", "individual_balanced_accuracy"] == pytest.approx(0.82)
+    assert comparison.table.loc["102", "finetune_balanced_accuracy"] == pytest.approx(0.922)
+    assert comparison.summary.loc["individual_balanced_accuracy", "mean"] == pytest.approx(0.825)
+    assert comparison.missing == {"individual": [], "finetune": []}
+
+
+def test_wilcoxon_exact_p_value_when_every_patient_improves() -> None:
+    comparison = compare(_results(SIX_BETTER), sorted(SIX_BETTER))
+    # n = 6, all differences positive: W = 0 and exact two-sided p = 2 / 2**6.
+    assert comparison.wilcoxon_statistic == 0.0
+    assert comparison.wilcoxon_pvalue == pytest.approx(2 / 64)
+
+
+def test_wilcoxon_is_nan_when_nothing_differs() -> None:
+    same = {"100": (0.9, 0.9), "101": (0.8, 0.8)}
+    comparison = compare(_results(same), sorted(same))
+    assert math.isnan(comparison.wilcoxon_pvalue)
+
+
+def test_missing_runs_are_listed_and_excluded_from_the_paired_test() -> None:
+    rows = dict(SIX_BETTER) | {"200": (0.7, math.nan)}
+    comparison = compare(_results(rows), [*sorted(SIX_BETTER), "200", "300"])
+    assert comparison.missing == {"individual": ["300"], "finetune": ["200", "300"]}
+    assert comparison.wilcoxon_pvalue == pytest.approx(2 / 64)
+
+
+def test_write_report_produces_markdown_csv_and_figures(tmp_path) -> None:
+    comparison = compare(_results(SIX_BETTER), sorted(SIX_BETTER))
+    written = write_report(comparison, tmp_path / "out")
+    names = sorted(p.name for p in written)
+    assert names == [
+        "comparison.csv",
+        "comparison_bars.png",
+        "histogram_finetune.png",
+        "histogram_individual.png",
+        "report.md",
+    ]
+    assert all(p.stat().st_size > 0 for p in written)
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "p = 0.0312" in text
+    assert re.search(r"^\|\s+105 \|\s+1000 \|", text, flags=re.MULTILINE)
+    csv = pd.read_csv(tmp_path / "out" / "comparison.csv", dtype={"patient": str})
+    assert list(csv["patient"]) == sorted(SIX_BETTER)
