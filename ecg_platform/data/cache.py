@@ -1,0 +1,64 @@
+"""On-disk array cache: `.npz` files written atomically, each carrying the key it was built for.
+
+An entry is valid only when its stored key matches the caller's; a missing, corrupt (bad zip or
+CRC), partial or stale file reads as a miss, so the caller rebuilds and overwrites it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ecg_platform.errors import EcgPlatformError
+
+KEY_FIELD = "cache_key"
+
+
+def files_digest(paths: Sequence[Path]) -> str:
+    """SHA-256 over the names and full contents of `paths`: survives copies, catches any edit."""
+    digest = hashlib.sha256()
+    for path in paths:
+        content = path.read_bytes()
+        digest.update(f"{path.name}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()[:16]
+
+
+def read_entry(path: Path, key: str, fields: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """The arrays stored at `path` for `key`, or None on a miss (absent, stale or damaged)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if set(archive.files) != {KEY_FIELD, *fields} or str(archive[KEY_FIELD]) != key:
+                return None
+            return {field: archive[field] for field in fields}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def write_entry(path: Path, key: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """Store `arrays` under `key` at `path` (atomically, see `save_npz`)."""
+    save_npz(path, {KEY_FIELD: np.array(key), **arrays})
+
+
+def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write an uncompressed `.npz` atomically: a temporary file beside it, then `os.replace`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as exc:
+        raise EcgPlatformError(f"cannot write {path}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
