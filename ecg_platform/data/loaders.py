@@ -1,0 +1,94 @@
+"""The torch side of the data layer: split tensors on a device, each epoch's sampling order.
+
+No DataLoader: a whole split lives in one tensor, an epoch draws one index tensor (a permutation,
+or class-balanced draws with replacement), gathers the epoch's windows once, and slices batches
+out of them as views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ecg_platform.data.dataset import SPLITS, PatientArrays
+from ecg_platform.errors import EcgPlatformError
+
+
+@dataclass(frozen=True)
+class TensorSplit:
+    """Windows (n, 1, L) float32 (or encoder features (n, F)); labels (n,) float32, 1 = abnormal."""
+
+    x: Tensor
+    y: Tensor
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        """Where the tensors live."""
+        return self.x.device
+
+
+def tensor_split(x: np.ndarray, y: np.ndarray, device: torch.device | str) -> TensorSplit:
+    """(n, L) windows and (n,) labels as a TensorSplit of (n, 1, L) and (n,) float32 on `device`."""
+    windows = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).unsqueeze(1)
+    labels = torch.from_numpy(np.asarray(y, dtype=np.float32))
+    return TensorSplit(windows.to(device), labels.to(device))
+
+
+def patient_splits(
+    patients: Sequence[PatientArrays], device: torch.device | str
+) -> dict[str, TensorSplit]:
+    """Each split ("train", "val", "test") of the given patients, pooled in the given order."""
+    if not patients:
+        raise EcgPlatformError("no patients given: choose at least one record")
+    splits = {}
+    for name in SPLITS:
+        parts = [patient.part(name) for patient in patients]
+        x = np.concatenate([windows for windows, _ in parts])
+        y = np.concatenate([labels for _, labels in parts])
+        splits[name] = tensor_split(x, y, device)
+    return splits
+
+
+class EpochSampler:
+    """Each epoch's order of training windows: a permutation, or (`weighted`) as many draws with
+    replacement as there are windows, each class drawn equally often in expectation.
+
+    Draws use `generator` (CPU) only, so a seeded generator makes the sequence repeatable."""
+
+    def __init__(self, labels: Tensor, weighted: bool, generator: torch.Generator) -> None:
+        self.size = int(labels.shape[0])
+        self.device = labels.device
+        self.generator = generator
+        self.weights: Tensor | None = None
+        if weighted:
+            classes = labels.detach().to("cpu", torch.long)
+            counts = torch.bincount(classes, minlength=2).double()
+            self.weights = (1.0 / counts)[classes]
+
+    def indices(self) -> Tensor:
+        """The next epoch's window indices, (n,) int64 on the labels' device."""
+        if self.weights is None:
+            order = torch.randperm(self.size, generator=self.generator)
+        else:
+            order = torch.multinomial(
+                self.weights, self.size, replacement=True, generator=self.generator
+            )
+        return order.to(self.device)
+
+
+def batches(split: TensorSplit, batch_size: int) -> Iterator[TensorSplit]:
+    """Consecutive batches of `split` as views (the last one may be smaller)."""
+    for start in range(0, len(split), batch_size):
+        yield TensorSplit(split.x[start : start + batch_size], split.y[start : start + batch_size])
+
+
+def gather(split: TensorSplit, indices: Tensor) -> TensorSplit:
+    """The windows and labels at `indices`, in that order (one copy, contiguous)."""
+    return TensorSplit(split.x[indices], split.y[indices])

@@ -1,0 +1,67 @@
+"""Figures of a run: training curves and a confusion matrix.
+
+Figures are built on `matplotlib.figure.Figure` with the Agg canvas (never pyplot), so nothing
+is shown, no global figure state leaks, and callers decide where to save or log them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from ecg_platform.engine.trainer import EpochRecord
+
+CURVES = (("loss", "Loss (binary cross-entropy)"), ("balanced_accuracy", "Balanced accuracy"))
+CLASS_NAMES = ("normal", "abnormal")
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def training_curves_figure(history: Sequence[EpochRecord], best_epoch: int) -> Figure:
+    """Loss and balanced accuracy per epoch, train vs validation, the best epoch marked."""
+    figure = _figure(10, 4)
+    epochs = [record.epoch for record in history]
+    for axes, (metric, label) in zip(figure.subplots(1, 2), CURVES, strict=True):
+        for split in ("train", "val"):
+            values = [getattr(record, split)[metric] for record in history]
+            axes.plot(epochs, values, marker="o", markersize=3, label=split)
+        axes.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch ({best_epoch})")
+        axes.set(xlabel="epoch", ylabel=label, title=label)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    return figure
+
+
+def confusion_matrix_figure(tn: int, fp: int, fn: int, tp: int, title: str = "") -> Figure:
+    """The 2x2 matrix (rows: true class, columns: predicted) with counts and row shares."""
+    counts = np.array([[tn, fp], [fn, tp]])
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    figure = _figure(4.5, 4)
+    axes = figure.subplots()
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=axes, label="share of the true class")
+    for row in range(2):
+        for column in range(2):
+            colour = "white" if shares[row, column] > 0.5 else "black"
+            text = f"{counts[row, column]}\n{shares[row, column]:.1%}"
+            axes.text(column, row, text, ha="center", va="center", color=colour)
+    axes.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=CLASS_NAMES,
+        yticklabels=CLASS_NAMES,
+        xlabel="predicted",
+        ylabel="true",
+        title=title,
+    )
+    return figure

@@ -1,0 +1,322 @@
+"""The trainer on a small real patient: stopping, restoring, resuming, repeating, fine-tuning."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from ecg_platform.config import TrainConfig
+from ecg_platform.data.dataset import StudyData
+from ecg_platform.data.loaders import TensorSplit, patient_splits
+from ecg_platform.engine.runtime import (
+    cpu_threads,
+    resolve_device,
+    seed_everything,
+    small_batch_kernels,
+)
+from ecg_platform.engine.trainer import (
+    EpochRecord,
+    FitResult,
+    evaluate,
+    finetune_head,
+    fit,
+    predict_proba,
+)
+from ecg_platform.errors import EcgPlatformError
+from ecg_platform.evaluation.metrics import binary_metrics
+from ecg_platform.models.cnn1d import CNN1D, freeze_encoder
+
+# One thread: these runs are tiny, and two threads on a busy two-core machine stall each other.
+FAST = TrainConfig(epochs=2, batch_size=16, scheduler="none", threads=1)
+
+
+@pytest.fixture(scope="module")
+def patient(excerpt_study: StudyData) -> dict[str, TensorSplit]:
+    """Record 233's five-minute excerpt: 192 train, 48 validation, 60 test windows."""
+    return patient_splits([excerpt_study.patients["233"]], "cpu")
+
+
+def new_model(seed: int = 0) -> CNN1D:
+    seed_everything(seed)
+    return CNN1D()
+
+
+def outcomes(result: FitResult) -> list[tuple]:
+    """Everything an epoch produced except its wall time."""
+    return [(r.epoch, r.lr, r.train, r.val) for r in result.history]
+
+
+def assert_same_weights(a: nn.Module, b: nn.Module) -> None:
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+
+
+class Recorder:
+    """A callback that keeps every record and the weights of every new best epoch."""
+
+    def __init__(self) -> None:
+        self.records: list[EpochRecord] = []
+        self.best_flags: list[bool] = []
+        self.best_weights: dict[str, torch.Tensor] = {}
+        self.models: list[nn.Module] = []
+
+    def on_epoch_end(self, record: EpochRecord, model: nn.Module, is_best: bool) -> None:
+        self.records.append(record)
+        self.best_flags.append(is_best)
+        self.models.append(model)
+        if is_best:
+            self.best_weights = copy.deepcopy(model.state_dict())
+
+
+class CrashAt:
+    """A callback that fails at one epoch, like a killed process."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, record: EpochRecord, model: nn.Module, is_best: bool) -> None:
+        if record.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_same_seed_same_run(patient: dict[str, TensorSplit]) -> None:
+    first, second = new_model(), new_model()
+    config = FAST.replace(weighted_sampling=True)
+    one = fit(first, patient["train"], patient["val"], config, progress=False)
+    two = fit(second, patient["train"], patient["val"], config, progress=False)
+    assert outcomes(one) == outcomes(two)
+    assert_same_weights(first, second)
+
+
+def test_early_stopping_restores_the_best_weights(patient: dict[str, TensorSplit]) -> None:
+    config = FAST.replace(
+        epochs=20,
+        scheduler="reducelr",
+        early_stopping=True,
+        early_stopping_patience=3,
+        early_stopping_min_epochs=5,
+    )
+    model, recorder = new_model(), Recorder()
+    result = fit(model, patient["train"], patient["val"], config, [recorder], progress=False)
+    val_losses = [r.val["loss"] for r in result.history]
+    assert result.stopped_early and len(result.history) < config.epochs
+    assert len(result.history) == result.best_epoch + config.early_stopping_patience
+    assert result.best_val_loss == min(val_losses) == val_losses[result.best_epoch - 1]
+    assert result.best is result.history[result.best_epoch - 1]
+    assert recorder.records == result.history
+    assert recorder.best_flags == [
+        loss == min(val_losses[: i + 1]) for i, loss in enumerate(val_losses)
+    ]
+    assert model.state_dict().keys() == recorder.best_weights.keys()
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, recorder.best_weights[name]), name
+    assert evaluate(model, patient["val"])["loss"] == pytest.approx(result.best_val_loss, rel=1e-6)
+
+
+def test_no_early_stop_before_the_minimum_epochs(patient: dict[str, TensorSplit]) -> None:
+    config = FAST.replace(
+        epochs=4,
+        lr=1e-12,
+        early_stopping=True,
+        early_stopping_patience=1,
+        early_stopping_min_epochs=3,
+    )
+    result = fit(new_model(), patient["train"], patient["val"], config, progress=False)
+    assert len(result.history) == 3 and result.stopped_early
+
+
+def test_resume_equals_an_uninterrupted_run(
+    patient: dict[str, TensorSplit], tmp_path: Path
+) -> None:
+    config = FAST.replace(
+        epochs=4,
+        weighted_sampling=True,
+        scheduler="cycliclr",
+        cyclic_half_cycle_epochs=1,
+    )
+    train, val = patient["train"], patient["val"]
+    whole = new_model()
+    expected = fit(whole, train, val, config, progress=False)
+
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(new_model(), train, val, config, [CrashAt(3)], checkpoint_path=path, progress=False)
+    resumed_model = new_model(seed=123)  # other initial weights: the checkpoint must win
+    resumed = fit(resumed_model, train, val, config, checkpoint_path=path, resume=True)
+    assert outcomes(resumed) == outcomes(expected)
+    assert (resumed.best_epoch, resumed.best_val_loss) == (
+        expected.best_epoch,
+        expected.best_val_loss,
+    )
+    assert_same_weights(resumed_model, whole)
+
+    finished = fit(new_model(seed=7), train, val, config, checkpoint_path=path, resume=True)
+    assert outcomes(finished) == outcomes(expected)  # nothing left to train
+
+
+def test_resume_refuses_other_settings(patient: dict[str, TensorSplit], tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    fit(new_model(), patient["train"], patient["val"], FAST, checkpoint_path=path, progress=False)
+    with pytest.raises(EcgPlatformError, match=r"other settings \(lr: 0.001 -> 0.01\)"):
+        fit(
+            new_model(),
+            patient["train"],
+            patient["val"],
+            FAST.replace(lr=1e-2),
+            checkpoint_path=path,
+            resume=True,
+        )
+    with pytest.raises(EcgPlatformError, match="needs a checkpoint path"):
+        fit(new_model(), patient["train"], patient["val"], FAST, resume=True)
+
+
+def test_finetune_head_equals_training_the_frozen_network(
+    patient: dict[str, TensorSplit],
+) -> None:
+    config = FAST.replace(epochs=3, weighted_sampling=True, scheduler="cosine")
+    frozen = new_model()
+    cached = copy.deepcopy(frozen)
+    encoder_before = copy.deepcopy(frozen.encoder.state_dict())
+    head_before = copy.deepcopy(frozen.head.state_dict())
+    freeze_encoder(frozen)
+    full = fit(frozen, patient["train"], patient["val"], config, progress=False)
+    recorder = Recorder()
+    fast = finetune_head(
+        cached, patient["train"], patient["val"], config, [recorder], progress=False
+    )
+
+    assert [r.lr for r in fast.history] == [r.lr for r in full.history]
+    for a, b in zip(fast.history, full.history, strict=True):
+        assert a.val == pytest.approx(b.val, rel=1e-5, abs=1e-6)
+        assert a.train == pytest.approx(b.train, rel=1e-5, abs=1e-6)
+    for name, tensor in frozen.head.state_dict().items():
+        torch.testing.assert_close(cached.head.state_dict()[name], tensor, rtol=1e-5, atol=1e-6)
+    for name, tensor in cached.encoder.state_dict().items():
+        assert torch.equal(tensor, encoder_before[name]), name  # bit-identical: frozen
+    assert any(not torch.equal(t, head_before[n]) for n, t in cached.head.state_dict().items())
+    assert all(model is cached for model in recorder.models)  # callbacks see the whole model
+
+
+def test_divergence_names_the_epoch_and_learning_rate(patient: dict[str, TensorSplit]) -> None:
+    config = FAST.replace(optimizer="sgd", lr=1e3)
+    with pytest.raises(EcgPlatformError, match=r"diverged at epoch 1 \(learning rate 1000\)"):
+        fit(new_model(), patient["train"], patient["val"], config, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"scheduler": "none"}, [1e-3, 1e-3, 1e-3]),
+        ({"scheduler": "cosine"}, [1e-3, 1e-3 * 0.75, 1e-3 * 0.25]),  # (1 + cos(pi k / 3)) / 2
+        ({"scheduler": "cycliclr", "cyclic_half_cycle_epochs": 1}, [1e-4, 1e-3, 1e-4]),
+        (
+            {"scheduler": "reducelr", "plateau_patience": 1, "lr": 1e-12, "epochs": 4},
+            [1e-12, 1e-12, 1e-12, 5e-13],
+        ),
+    ],
+)
+def test_learning_rate_schedules(
+    patient: dict[str, TensorSplit], changes: dict, expected: list[float]
+) -> None:
+    config = FAST.replace(**{"epochs": 3, "batch_size": 64, **changes})
+    result = fit(new_model(), patient["train"], patient["val"], config, progress=False)
+    assert [r.lr for r in result.history] == pytest.approx(expected, rel=1e-6)
+
+
+def test_sgd_and_nesterov(patient: dict[str, TensorSplit]) -> None:
+    config = FAST.replace(optimizer="sgd", nesterov=True, lr=1e-2)
+    result = fit(new_model(), patient["train"], patient["val"], config, progress=False)
+    assert all(math.isfinite(r.val["loss"]) for r in result.history)
+    with pytest.raises(EcgPlatformError, match="Nesterov momentum needs"):
+        fit(new_model(), patient["train"], patient["val"], config.replace(momentum=0.0))
+
+
+def test_bad_inputs_are_refused(patient: dict[str, TensorSplit]) -> None:
+    train, val = patient["train"], patient["val"]
+    empty = TensorSplit(val.x[:0], val.y[:0])
+    with pytest.raises(EcgPlatformError, match="both splits need windows"):
+        fit(new_model(), train, empty, FAST)
+    broken = TensorSplit(train.x.clone(), train.y)
+    broken.x[3, 0, 7] = math.nan
+    with pytest.raises(EcgPlatformError, match="NaN or infinite"):
+        fit(new_model(), broken, val, FAST)
+
+
+def test_one_summary_line_per_epoch_without_a_terminal(
+    patient: dict[str, TensorSplit], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fit(new_model(), patient["train"], patient["val"], FAST)  # stderr is not a terminal here
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 2 and captured.out == ""
+    assert lines[0].startswith("epoch 1/2 train loss ") and "val loss" in lines[0]
+    assert lines[1].startswith("epoch 2/2 ")
+
+
+def test_progress_bar_on_request(
+    patient: dict[str, TensorSplit], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fit(new_model(), patient["train"], patient["val"], FAST, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err and "12/12" in err
+
+
+def test_predictions_and_evaluation_agree(patient: dict[str, TensorSplit]) -> None:
+    model = new_model()
+    test = patient["test"]
+    probs = predict_proba(model, test.x, batch_size=7)
+    assert probs.shape == (len(test),) and ((probs >= 0) & (probs <= 1)).all()
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(probs), model(test.x))
+    got = evaluate(model, test)
+    expected = binary_metrics(test.y.numpy(), probs, loss=got["loss"])
+    assert got == pytest.approx(expected, nan_ok=True)
+
+
+class ThreadProbe:
+    """A callback noting the torch thread count during training."""
+
+    threads = 0
+
+    def on_epoch_end(self, record: EpochRecord, model: nn.Module, is_best: bool) -> None:
+        self.threads = torch.get_num_threads()
+
+
+def test_small_batches_train_on_one_thread(patient: dict[str, TensorSplit]) -> None:
+    before = torch.get_num_threads()
+    probe = ThreadProbe()
+    fit(
+        new_model(), patient["train"], patient["val"], FAST.replace(batch_size=4, epochs=1), [probe]
+    )
+    assert probe.threads == 1 and torch.get_num_threads() == before
+    assert torch.backends.mkldnn.enabled  # switched off for the training steps only
+    with cpu_threads(0, batch_size=32) as chosen:
+        assert chosen == before == torch.get_num_threads()
+    with cpu_threads(3, batch_size=4) as chosen:
+        assert chosen == 3 == torch.get_num_threads()
+    assert torch.get_num_threads() == before
+
+
+def test_small_batches_use_pytorchs_own_convolutions() -> None:
+    assert torch.backends.mkldnn.enabled
+    with small_batch_kernels(batch_size=4):
+        assert not torch.backends.mkldnn.enabled
+    with small_batch_kernels(batch_size=16):
+        assert torch.backends.mkldnn.enabled
+    assert torch.backends.mkldnn.enabled
+
+
+def test_device_resolution() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(EcgPlatformError, match="CUDA is not available"):
+            resolve_device("cuda")
+    with pytest.raises(EcgPlatformError, match="unknown device"):
+        resolve_device("abacus")
