@@ -1,0 +1,130 @@
+"""MLflow overhead per run: each tracking step alone, and one short patient run with and without.
+
+Runs against a throwaway sqlite store in a temporary directory (or `--tracking-uri`).
+
+    python benchmarks/bench_tracking.py [--data-dir DIR] [--patient 119] [--epochs 5] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import mlflow
+
+from ecg_platform.config import PATIENT_DEFAULTS, data_config, resolve_cache_dir
+from ecg_platform.data.dataset import load_study
+from ecg_platform.data.loaders import patient_splits
+from ecg_platform.data.mitdb import resolve_data_dir
+from ecg_platform.engine.runtime import resolve_device
+from ecg_platform.engine.trainer import evaluate, fit
+from ecg_platform.tracking.callback import EpochLogger
+from ecg_platform.tracking.models import log_model
+from ecg_platform.tracking.registry import promote_if_better, register_model
+from ecg_platform.tracking.runs import stage_run
+from ecg_platform.workflows import common
+from ecg_platform.workflows.hyperparams import patient_train_config
+from ecg_platform.workflows.request import PatientOverrides, StageRequest
+
+
+def _seconds(action: Callable[[], object], repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def _row(name: str, times: list[float]) -> str:
+    return f"{name:<46} {min(times):>8.3f} {statistics.median(times):>8.3f} {len(times):>4}"
+
+
+def main() -> None:
+    """Measure and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--patient", default="119")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--tracking-uri", default=None)
+    args = parser.parse_args()
+
+    data = data_config("paper")
+    study = load_study(
+        resolve_data_dir(args.data_dir), data, [args.patient], resolve_cache_dir(), False
+    )
+    base = replace(PATIENT_DEFAULTS, epochs=args.epochs, early_stopping=False)
+    train, _ = patient_train_config(args.patient, base, PatientOverrides())
+    splits = patient_splits([study.patients[args.patient]], resolve_device(train.device))
+    request = StageRequest("individual", args.data_dir, data, args.patient, train=train)
+    os.chdir(tempfile.mkdtemp(prefix="bench-tracking-"))
+    mlflow.set_tracking_uri(args.tracking_uri or "sqlite:///mlflow.db")
+
+    model = common.new_model(request, train.seed)
+    result = fit(model, splits["train"], splits["val"], train, progress=False)
+    test = evaluate(model, splits["test"])
+    example = splits["test"].x[:5].cpu().numpy()
+    tags = common.stage_tags(request)
+    rows = []
+    with stage_run("individual", args.patient, tags) as run:
+        cold = _seconds(lambda: log_model(model, example), 1)
+        rows.append(_row("log_model, first in the process (cold)", cold))
+
+    def empty_run() -> None:
+        with stage_run("individual", args.patient, tags):
+            pass
+
+    rows.append(_row("start + end a run (with tags)", _seconds(empty_run, args.repeats)))
+    with stage_run("individual", args.patient, tags) as run:
+        model_uri = log_model(model, example)
+        timed: dict[str, Callable[[], object]] = {
+            "log ~40 params": lambda: run.log_params(
+                common.config_params(data, model.config, train)
+            ),
+            "log one epoch's metrics": lambda: EpochLogger(run).on_epoch_end(
+                result.history[0], model, True
+            ),
+            "log checkpoint": lambda: common.log_checkpoint(run, model),
+            "draw + log two figures": lambda: common.log_figures(run, result, test, "bench"),
+            "log_model (pt2 export, warm)": lambda: log_model(model, example),
+            "register version + champion rule": lambda: promote_if_better(
+                "ecg-bench", register_model(model_uri, "ecg-bench", {"val_loss": 0.5}), 0.5
+            ),
+        }
+        for name, action in timed.items():
+            rows.append(_row(name, _seconds(action, args.repeats)))
+
+    def plain() -> object:
+        fresh = common.new_model(request, train.seed)
+        fit(fresh, splits["train"], splits["val"], train, progress=False)
+        return evaluate(fresh, splits["test"])
+
+    def tracked() -> object:
+        with stage_run("individual", args.patient, tags) as tracked_run:
+            fresh = common.new_model(request, train.seed)
+            return common.train_and_track(
+                tracked_run, "individual", args.patient, fresh, splits, train, data, fit
+            )
+
+    untracked_times, tracked_times = _seconds(plain, 2), _seconds(tracked, 2)
+    rows.append(_row(f"{args.epochs}-epoch run of {args.patient}, no tracking", untracked_times))
+    rows.append(_row(f"{args.epochs}-epoch run of {args.patient}, fully tracked", tracked_times))
+    overhead = min(tracked_times) - min(untracked_times)
+
+    print(f"MLflow overhead per run, store {mlflow.get_tracking_uri()}")
+    print(f"{'operation':<46} {'min s':>8} {'median s':>8} {'n':>4}")
+    print("\n".join(rows))
+    print(
+        f"overhead of a fully tracked {args.epochs}-epoch run: {overhead:.2f} s "
+        f"({100 * overhead / min(untracked_times):.0f}% of its training time)"
+    )
+
+
+if __name__ == "__main__":
+    main()

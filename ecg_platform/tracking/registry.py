@@ -1,0 +1,107 @@
+"""The model registry: register a run's model, move `champion` to the best, resolve model URIs."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from ecg_platform.config import TRACKING
+
+DATA_HASH_TAG = "data_config_hash"
+SELECTION_METRIC = "val_loss"
+_ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
+_VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
+_RUN_URI = re.compile(r"^runs:/(?P<run_id>[^/]+)(/.*)?$")
+_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST",)
+_ALIAS_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where weights come from: the exact URI, its registry version and run where known."""
+
+    uri: str
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    data_config_hash: str | None = None
+
+
+def register_model(model_uri: str, name: str, tags: dict[str, str | float]) -> str:
+    """Register `model_uri` as a new version of `name` with `tags`; returns the version."""
+    string_tags = {key: str(value) for key, value in tags.items()}
+    return str(mlflow.register_model(model_uri, name, tags=string_tags).version)
+
+
+def promote_if_better(name: str, version: str, val_loss: float) -> bool:
+    """Point `champion` at `version` if its validation loss beats the current champion's."""
+    client = MlflowClient()
+    champion = _version_by_alias(client, name, TRACKING.champion_alias)
+    best = math.inf if champion is None else float(champion.tags.get(SELECTION_METRIC, math.inf))
+    if val_loss < best:
+        client.set_registered_model_alias(name, TRACKING.champion_alias, version)
+        return True
+    return False
+
+
+def champion_version(name: str) -> str | None:
+    """The version `champion` points at, or None (no such model or alias)."""
+    champion = _version_by_alias(MlflowClient(), name, TRACKING.champion_alias)
+    return None if champion is None else str(champion.version)
+
+
+def resolve_model_source(uri: str) -> ModelSource | None:
+    """Pin `uri` to an exact source; None when it names a registry entry that does not exist.
+
+    `models:/name@alias` and `models:/name/version` resolve to `models:/name/version`; for
+    these and `runs:/...` the data-config hash comes from the version's or the run's tags.
+    """
+    client = MlflowClient()
+    if match := _ALIAS_URI.match(uri):
+        found = _version_by_alias(client, match["name"], match["alias"])
+        return None if found is None else _source_of_version(found)
+    if match := _VERSION_URI.match(uri):
+        found = _get_or_none(client.get_model_version, match["name"], match["version"])
+        return None if found is None else _source_of_version(found)
+    if match := _RUN_URI.match(uri):
+        run = _get_or_none(client.get_run, match["run_id"])
+        if run is None:
+            return None
+        data_hash = run.data.tags.get(DATA_HASH_TAG)
+        return ModelSource(uri, run_id=run.info.run_id, data_config_hash=data_hash)
+    return ModelSource(uri)
+
+
+def _source_of_version(found: ModelVersion) -> ModelSource:
+    return ModelSource(
+        uri=f"models:/{found.name}/{found.version}",
+        name=found.name,
+        version=str(found.version),
+        run_id=found.run_id,
+        data_config_hash=found.tags.get(DATA_HASH_TAG),
+    )
+
+
+def _version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    return _get_or_none(client.get_model_version_by_alias, name, alias, missing=_ALIAS_NOT_FOUND)
+
+
+def _get_or_none(
+    getter: Callable[..., _T], *args: str, missing: tuple[str, ...] = _NOT_FOUND
+) -> _T | None:
+    """`getter(*args)`, or None when MLflow answers with one of the `missing` error codes."""
+    try:
+        return getter(*args)
+    except MlflowException as exc:
+        if exc.error_code in missing:
+            return None
+        raise

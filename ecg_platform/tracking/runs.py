@@ -1,0 +1,193 @@
+"""MLflow runs: one experiment per stage, standard tags, and an end status that never lies.
+
+A run started by `mlflow run` (MLFLOW_RUN_ID set) is adopted rather than duplicated; its
+experiment is the one `mlflow run` chose (`--experiment-name`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.environment_variables import MLFLOW_RUN_ID
+from mlflow.utils.time import get_current_time_millis
+
+from ecg_platform.config import TRACKING, Stage
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+DEFAULT_EXPERIMENT_ID = "0"
+FAILURE_TAG = "failure_reason"
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+_DEFAULT_EXPERIMENT_HINT = (
+    "this run is in the Default experiment; `mlflow run --experiment-name %s` files it by stage"
+)
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """One MLflow run, addressed by id so nested runs never log into the wrong one."""
+
+    run_id: str
+    experiment_id: str
+
+    @property
+    def client(self) -> MlflowClient:
+        """A client for the current tracking URI."""
+        return MlflowClient()
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log parameters (values become strings)."""
+        batch = [Param(key, str(value)) for key, value in params.items()]
+        self.client.log_batch(self.run_id, params=batch)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        """Log numeric metrics in one call, all at the same step."""
+        now = get_current_time_millis()
+        batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags (values become strings)."""
+        batch = [RunTag(key, str(value)) for key, value in tags.items()]
+        self.client.log_batch(self.run_id, tags=batch)
+
+    def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
+        """Store a dict as a JSON/YAML artifact (by the file's extension)."""
+        self.client.log_dict(self.run_id, dict(data), artifact_file)
+
+    def log_figure(self, figure: Figure, artifact_file: str) -> None:
+        """Store a matplotlib figure as an image artifact."""
+        self.client.log_figure(self.run_id, figure, artifact_file)
+
+    def log_file(self, path: Path, artifact_dir: str | None = None) -> None:
+        """Upload one local file as an artifact."""
+        self.client.log_artifact(self.run_id, str(path), artifact_dir)
+
+
+@functools.cache
+def git_commit() -> str:
+    """The commit of the code being run, or `unknown` outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip()
+
+
+@contextlib.contextmanager
+def stage_run(
+    stage: Stage,
+    patient: str,
+    tags: Mapping[str, str],
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+) -> Iterator[TrackedRun]:
+    """Start a run of `stage` (nested under the active run if asked, or under `parent_run_id`,
+    a running run of any process, in its experiment) and always end it.
+
+    The run ends FINISHED, KILLED (Ctrl-C or SIGTERM) or FAILED (any other exception, whose
+    message is kept in the `failure_reason` tag).
+    """
+    parent = mlflow.active_run()
+    if parent_run_id:
+        nested, experiment_id = True, MlflowClient().get_run(parent_run_id).info.experiment_id
+    else:
+        experiment_id = parent.info.experiment_id if nested and parent else _stage_experiment(stage)
+    all_tags = {"stage": stage, "patient": patient, "git_commit": git_commit(), **tags}
+    with _interrupts_handled():
+        active = mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=run_name,
+            nested=nested,
+            parent_run_id=parent_run_id,
+            tags=all_tags,
+        )
+        run = TrackedRun(active.info.run_id, active.info.experiment_id)
+        try:
+            yield run
+        except BaseException as exc:
+            _end_run(run, exc)
+            raise
+        mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _stage_experiment(stage: Stage) -> str:
+    """Activate the stage's experiment, or the experiment of the run `mlflow run` started."""
+    name = TRACKING.experiment(stage)
+    if launched_run_id := MLFLOW_RUN_ID.get():
+        experiment_id = MlflowClient().get_run(launched_run_id).info.experiment_id
+        if experiment_id == DEFAULT_EXPERIMENT_ID:
+            _logger.warning(_DEFAULT_EXPERIMENT_HINT, name)
+        return mlflow.set_experiment(experiment_id=experiment_id).experiment_id
+    return mlflow.set_experiment(name).experiment_id
+
+
+def _end_run(run: TrackedRun, exc: BaseException) -> None:
+    """Record why the run stopped and end it KILLED or FAILED, immune to further signals."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    status = RunStatus.KILLED if interrupted else RunStatus.FAILED
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    with _signals_ignored():
+        run.set_tags({FAILURE_TAG: reason[:5000]})
+        mlflow.end_run(RunStatus.to_string(status))
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    """Raise KeyboardInterrupt once; ignore further SIGINT/SIGTERM while runs are closed."""
+    for sig in _INTERRUPTS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _interrupts_handled() -> Iterator[None]:
+    """Around the outermost run: Ctrl-C and SIGTERM raise KeyboardInterrupt (runs end KILLED)."""
+    if not _on_main_thread() or signal.getsignal(signal.SIGTERM) is _interrupt:
+        yield
+        return
+    previous = {sig: signal.signal(sig, _interrupt) for sig in _INTERRUPTS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """Ignore SIGINT/SIGTERM while a run is being closed (e.g. `mlflow run` cancelling us)."""
+    if not _on_main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _INTERRUPTS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

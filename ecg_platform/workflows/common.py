@@ -1,0 +1,184 @@
+"""What every stage shares: the study's data, one tracked train-test-register run, and the
+parent run with one nested run per patient."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ecg_platform.config import (
+    TRACKING,
+    DataConfig,
+    ModelConfig,
+    Stage,
+    TrainConfig,
+    resolve_cache_dir,
+)
+from ecg_platform.data.dataset import StudyData, load_study
+from ecg_platform.data.loaders import TensorSplit, patient_splits
+from ecg_platform.data.mitdb import resolve_data_dir
+from ecg_platform.engine.runtime import seed_everything
+from ecg_platform.engine.trainer import FitResult, evaluate
+from ecg_platform.evaluation.plots import confusion_matrix_figure, training_curves_figure
+from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
+from ecg_platform.tracking.callback import EpochLogger
+from ecg_platform.tracking.models import log_model
+from ecg_platform.tracking.registry import promote_if_better, register_model
+from ecg_platform.tracking.runs import TrackedRun, stage_run
+from ecg_platform.workflows.request import RunOutcome, StageRequest
+
+Trainer = Callable[..., FitResult]  # engine.trainer.fit or finetune_head
+INPUT_EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class LoadedStudy:
+    """The request's study arrays and the records it asked for."""
+
+    data_dir: Path
+    study: StudyData
+    records: list[str]
+
+    def splits(self, records: Sequence[str], device: torch.device) -> dict[str, TensorSplit]:
+        """Train/val/test tensors of `records`, pooled."""
+        return patient_splits([self.study.patients[record] for record in records], device)
+
+
+def load_request_study(request: StageRequest) -> LoadedStudy:
+    """Preprocess (or read from the cache) the study and select the requested records."""
+    data_dir = resolve_data_dir(request.data_dir)
+    study = load_study(data_dir, request.data, cache_dir=resolve_cache_dir(request.cache_dir))
+    return LoadedStudy(data_dir, study, study.select(request.patients))
+
+
+def stage_tags(request: StageRequest) -> dict[str, str]:
+    """Tags of every run of a request, besides `stage`, `patient` and `git_commit`."""
+    return {"data_config_hash": request.data.hash()}
+
+
+def config_params(data: DataConfig, model: ModelConfig, train: TrainConfig) -> dict[str, Any]:
+    """The resolved configuration as run parameters, namespaced `data.`, `model.`, `train.`."""
+    params: dict[str, Any] = {"data.preset": data.preset, "data.config_hash": data.hash()}
+    params |= {f"model.{name}": value for name, value in asdict(model).items()}
+    params |= {f"train.{name}": value for name, value in asdict(train).items()}
+    return params
+
+
+def new_model(request: StageRequest, seed: int) -> CNN1D:
+    """A freshly initialised CNN1D for the request's architecture and window length."""
+    seed_everything(seed)
+    return CNN1D(request.model, input_length=request.data.resample_length)
+
+
+def train_and_track(
+    run: TrackedRun,
+    stage: Stage,
+    patient: str,
+    model: CNN1D,
+    splits: Mapping[str, TensorSplit],
+    train: TrainConfig,
+    data: DataConfig,
+    trainer: Trainer,
+) -> RunOutcome:
+    """Train with `trainer`, test the best weights, log everything, register and maybe promote."""
+    run.log_params(config_params(data, model.config, train))
+    run.log_dict(data.to_dict(), "data_config.json")
+    result = trainer(model, splits["train"], splits["val"], train, callbacks=[EpochLogger(run)])
+    test = evaluate(model, splits["test"], train.threshold)
+    run.log_metrics(
+        {f"test_{name}": value for name, value in test.items()}
+        | {
+            "best_epoch": result.best_epoch,
+            "best_val_loss": result.best_val_loss,
+            "epochs_run": len(result.history),
+            "stopped_early": float(result.stopped_early),
+            "trainable_params": count_trainable_parameters(model),
+        }
+    )
+    log_checkpoint(run, model)
+    log_figures(run, result, test, f"{stage} {patient}")
+    example = splits["test"].x[:INPUT_EXAMPLE_ROWS].cpu().numpy()
+    name = TRACKING.registered_model(stage, patient)
+    version = register_model(
+        log_model(model, example),
+        name,
+        {
+            "val_loss": result.best_val_loss,
+            "val_balanced_accuracy": result.best.val["balanced_accuracy"],
+            "data_config_hash": data.hash(),
+        },
+    )
+    champion = promote_if_better(name, version, result.best_val_loss)
+    run.set_tags({"registered_model": name, "registered_version": version})
+    train_seconds = sum(record.seconds for record in result.history)
+    return RunOutcome(
+        patient, run.run_id, test, result.best_epoch, name, version, champion, train_seconds
+    )
+
+
+def log_checkpoint(run: TrackedRun, model: CNN1D) -> None:
+    """The best weights as a plain state dict, `checkpoint/best.pt` (loads weights-only)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "best.pt"
+        torch.save({name: tensor.cpu() for name, tensor in model.state_dict().items()}, path)
+        run.log_file(path, "checkpoint")
+
+
+def log_figures(run: TrackedRun, result: FitResult, test: Mapping[str, float], title: str) -> None:
+    """Training curves and the test confusion matrix, under `figures/`."""
+    counts = (int(test[key]) for key in ("tn", "fp", "fn", "tp"))
+    run.log_figure(
+        training_curves_figure(result.history, result.best_epoch), "figures/training_curves.png"
+    )
+    run.log_figure(
+        confusion_matrix_figure(*counts, title=f"{title}: test windows"),
+        "figures/confusion_matrix.png",
+    )
+
+
+def outer_run(request: StageRequest, tags: Mapping[str, str]) -> AbstractContextManager[TrackedRun]:
+    """The request's top run: the patient's own run, or the parent of one run per patient."""
+    name = f"{request.stage}-{request.patients}"
+    return stage_run(
+        request.stage, request.patients, tags, run_name=name, parent_run_id=request.parent_run_id
+    )
+
+
+def for_each_patient(
+    outer: TrackedRun,
+    request: StageRequest,
+    records: Sequence[str],
+    tags: Mapping[str, str],
+    run_one: Callable[[TrackedRun, str], RunOutcome],
+) -> list[RunOutcome]:
+    """`run_one` in `outer` for a single patient; else in nested runs, and the mean and
+    median test balanced accuracy on `outer`."""
+    if not request.several_patients:
+        return [run_one(outer, records[0])]
+    outer.log_params({"data.patients": ",".join(records)})
+    outcomes = []
+    for record in records:
+        name = f"{request.stage}-{record}"
+        with stage_run(request.stage, record, tags, run_name=name, nested=True) as run:
+            outcomes.append(run_one(run, record))
+    log_patients_summary(outer, outcomes)
+    return outcomes
+
+
+def log_patients_summary(outer: TrackedRun, outcomes: Sequence[RunOutcome]) -> None:
+    """The mean and median test balanced accuracy of the patients' runs, on their parent."""
+    accuracies = [outcome.test_metrics["balanced_accuracy"] for outcome in outcomes]
+    outer.log_metrics(
+        {
+            "test_balanced_accuracy_mean": statistics.fmean(accuracies),
+            "test_balanced_accuracy_median": statistics.median(accuracies),
+            "patients": len(outcomes),
+        }
+    )

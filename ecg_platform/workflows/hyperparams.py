@@ -1,0 +1,88 @@
+"""Which batch size, learning rate and sampling a patient's run uses, and where they came from."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ecg_platform.config import STUDY_HYPERPARAMS, PatientHyperparams, PatientMode, TrainConfig
+from ecg_platform.tracking.queries import find_runs
+from ecg_platform.workflows.request import PatientOverrides, StageRequest
+
+SOURCE_CLI = "cli"
+SOURCE_GRID = "grid-search"
+SOURCE_STUDY = "study-table"
+SOURCE_DEFAULTS = "defaults"
+SOURCE_TAG = "hparams_source"
+GRID_RUN_TAG = "hparams_grid_run_id"
+GRID_ROLE_TAG = "grid_role"  # "patient": a patient's grid-search parent; "setting": one setting
+GRID_MODE_TAG = "grid_mode"
+WINNER_PREFIX = "grid_winner_"
+
+
+@dataclass(frozen=True)
+class GridWinner:
+    """A patient's grid-search winner, recorded as tags on the patient's grid-search run."""
+
+    hyperparams: PatientHyperparams
+    parent_run_id: str  # the patient's grid-search run
+    setting_run_id: str  # the winning setting's run
+
+    def tags(self) -> dict[str, str]:
+        """The tags that record it on the parent run."""
+        settings = {name: str(value) for name, value in asdict(self.hyperparams).items()}
+        settings["run_id"] = self.setting_run_id
+        return {f"{WINNER_PREFIX}{name}": value for name, value in settings.items()}
+
+
+def find_grid_winner(patient: str, data_hash: str, mode: PatientMode) -> GridWinner | None:
+    """The latest finished grid search's winner for the patient and data config: of `mode`'s
+    grid when there is one, else of the other mode's."""
+    tags = {"stage": "grid-search", GRID_ROLE_TAG: "patient", "patient": patient}
+    runs = find_runs(tags | {"data_config_hash": data_hash})
+    chosen = next((run for run in runs if run.tags.get(GRID_MODE_TAG) == mode), None)
+    chosen = chosen or (runs[0] if runs else None)
+    if chosen is None:
+        return None
+    winner = {key.removeprefix(WINNER_PREFIX): value for key, value in chosen.tags.items()}
+    hyperparams = PatientHyperparams(
+        batch_size=int(winner["batch_size"]),
+        lr=float(winner["lr"]),
+        weighted_sampling=winner["weighted_sampling"] == "True",
+    )
+    return GridWinner(hyperparams, chosen.run_id, winner["run_id"])
+
+
+def patient_settings(patient: str, request: StageRequest) -> tuple[TrainConfig, dict[str, str]]:
+    """The patient's training config for `request` and the tags saying where it came from:
+    `hparams_source`, and the grid-search run when its winner was used."""
+    winner = None
+    if request.grid_winners and len(request.overrides.given()) < len(fields(PatientOverrides)):
+        winner = find_grid_winner(patient, request.data.hash(), request.stage)
+    hyperparams = winner.hyperparams if winner else None
+    train, source = patient_train_config(patient, request.train, request.overrides, hyperparams)
+    tags = {SOURCE_TAG: source}
+    if winner and SOURCE_GRID in source:
+        tags[GRID_RUN_TAG] = winner.parent_run_id
+    return train, tags
+
+
+def patient_train_config(
+    patient: str,
+    base: TrainConfig,
+    overrides: PatientOverrides,
+    winner: PatientHyperparams | None = None,
+) -> tuple[TrainConfig, str]:
+    """`base` with the patient's grid-search `winner`, else study-table, settings, except those
+    given on the command line.
+
+    The source names where they came from: `cli`, `grid-search`, `study-table`, `defaults` (a
+    patient the table does not list), or a mix such as `cli+study-table`.
+    """
+    given = overrides.given()
+    entry = winner or STUDY_HYPERPARAMS.get(patient)
+    fallback_source = SOURCE_GRID if winner else SOURCE_STUDY if entry else SOURCE_DEFAULTS
+    fallback = asdict(entry) if entry else {}
+    config = base.replace(**{**fallback, **given})
+    if len(given) == len(fields(PatientOverrides)):
+        return config, SOURCE_CLI
+    return config, f"{SOURCE_CLI}+{fallback_source}" if given else fallback_source

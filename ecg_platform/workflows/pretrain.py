@@ -1,0 +1,24 @@
+"""pretrain: one CNN on the pooled train/validation windows of many patients -> `ecg-pretrained`."""
+
+from __future__ import annotations
+
+from ecg_platform.engine.runtime import resolve_device
+from ecg_platform.engine.trainer import fit
+from ecg_platform.tracking.runs import stage_run
+from ecg_platform.workflows.common import load_request_study, new_model, stage_tags, train_and_track
+from ecg_platform.workflows.request import RunOutcome, StageRequest
+
+
+def run_pretrain(request: StageRequest) -> list[RunOutcome]:
+    """Train on the selected patients pooled, test on their pooled test windows, register."""
+    tags = stage_tags(request)
+    parent = request.parent_run_id
+    with stage_run("pretrain", request.patients, tags, "pretrain", parent_run_id=parent) as run:
+        loaded = load_request_study(request)
+        run.log_params({"data.patients": ",".join(loaded.records), "data.dir": loaded.data_dir})
+        splits = loaded.splits(loaded.records, resolve_device(request.train.device))
+        model = new_model(request, request.train.seed)
+        outcome = train_and_track(
+            run, "pretrain", request.patients, model, splits, request.train, request.data, fit
+        )
+    return [outcome]

@@ -1,0 +1,115 @@
+"""The stages in process, through the CLI: nesting, per-patient settings, pretrained guards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from mlflow import MlflowClient
+
+from ecg_platform.cli import cli
+from ecg_platform.config import PATIENT_DEFAULTS, TRACKING, data_config
+from ecg_platform.models.cnn1d import CNN1D
+from ecg_platform.tracking.models import log_model
+from ecg_platform.tracking.registry import promote_if_better, register_model
+from ecg_platform.tracking.runs import stage_run
+from ecg_platform.workflows.hyperparams import patient_train_config
+from ecg_platform.workflows.request import PatientOverrides
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("patient", "overrides", "expected", "source"),
+    [
+        ("105", PatientOverrides(), (4, 1e-3, False), "study-table"),
+        ("119", PatientOverrides(lr=0.1), (4, 0.1, True), "cli+study-table"),
+        ("105", PatientOverrides(8, 0.01, True), (8, 0.01, True), "cli"),
+        ("999", PatientOverrides(), (32, 1e-3, True), "defaults"),
+    ],
+)
+def test_patient_settings_come_from_the_cli_else_the_study_table(
+    patient: str, overrides: PatientOverrides, expected: tuple, source: str
+) -> None:
+    config, found_source = patient_train_config(patient, PATIENT_DEFAULTS, overrides)
+    assert (config.batch_size, config.lr, config.weighted_sampling) == expected
+    assert found_source == source
+    assert config.early_stopping
+
+
+def test_finetune_with_an_empty_registry_says_to_pretrain_first(
+    mlflow_store: str, excerpt_dir: Path
+) -> None:
+    code, output = _invoke("finetune", "--data-dir", str(excerpt_dir), "--patient", "119")
+    assert code == 1
+    assert "Error: no pretrained model yet: run `mlflow run . -e pretrain`" in output
+    assert "Traceback" not in output
+    (run,) = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name(TRACKING.experiment("finetune")).experiment_id]
+    )
+    assert run.info.status == "FAILED"
+
+
+def test_all_patients_nest_under_a_parent_with_summary_metrics(
+    mlflow_store: str, excerpt_dir: Path, copy_record: Callable[..., Path], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "two-records"
+    for record in ("119", "233"):
+        copy_record(excerpt_dir, record, data_dir)
+    args = ("individual", "--data-dir", str(data_dir), "--patient", "all", "--epochs", "1")
+    code, output = _invoke(*args)
+    assert code == 0, output
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(TRACKING.experiment("individual"))
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    children = {run.data.tags["patient"]: run for run in runs if run is not parent}
+    assert parent.data.tags["patient"] == "all"
+    assert set(children) == {"119", "233"}
+    assert {run.data.tags["mlflow.parentRunId"] for run in children.values()} == {
+        parent.info.run_id
+    }
+    accuracies = [run.data.metrics["test_balanced_accuracy"] for run in children.values()]
+    assert parent.data.metrics["test_balanced_accuracy_mean"] == pytest.approx(np.mean(accuracies))
+    assert parent.data.metrics["test_balanced_accuracy_median"] == pytest.approx(
+        np.median(accuracies)
+    )
+    for patient, run in children.items():
+        assert run.data.tags["hparams_source"] == "study-table"
+        name = TRACKING.registered_model("individual", patient)
+        assert client.get_model_version_by_alias(name, "champion").run_id == run.info.run_id
+
+
+def _register_pretrained(data_config_hash: str) -> str:
+    """A real CNN1D registered as the pretrained champion under the given data-config hash."""
+    with stage_run("pretrain", "all", {"data_config_hash": data_config_hash}):
+        uri = log_model(CNN1D(), np.zeros((2, 1, 128), dtype=np.float32))
+    tags = {"val_loss": 0.5, "data_config_hash": data_config_hash}
+    version = register_model(uri, TRACKING.pretrained_model, tags)
+    promote_if_better(TRACKING.pretrained_model, version, 0.5)
+    return version
+
+
+def test_a_pretrained_model_of_another_data_config_needs_force(
+    mlflow_store: str, excerpt_dir: Path
+) -> None:
+    version = _register_pretrained("0123456789ab")
+    args = ("finetune", "--data-dir", str(excerpt_dir), "--patient", "233", "--epochs", "1")
+    code, output = _invoke(*args)
+    assert code == 1
+    assert "trained under data config 0123456789ab" in output
+    assert data_config("paper").hash() in output
+    assert "--force" in output
+    code, output = _invoke(*args, "--force")
+    assert code == 0, output
+    name = TRACKING.registered_model("finetune", "233")
+    run_id = MlflowClient().get_model_version_by_alias(name, "champion").run_id
+    run = MlflowClient().get_run(run_id)
+    assert run.data.tags["pretrained_version"] == version
+    assert run.data.params["pretrained.forced"] == "True"
