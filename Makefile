@@ -4,7 +4,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test lint format bench
+.PHONY: run reproduce test lint format bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,7 +13,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	ecg-platform data summary
+	mlflow run . -e pretrain --env-manager local --experiment-name ecg-pretrain
+
+# the whole study (pretrain, individual and finetune for all 29, report); resumes when re-run
+reproduce: $(STAMP)
+	mlflow run . -e reproduce --env-manager local --experiment-name ecg-reproduce
 
 test: $(STAMP)
 	ruff check .

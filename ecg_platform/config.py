@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from ecg_platform.errors import EcgPlatformError
 
 Optimizer = Literal["adam", "sgd"]
 Scheduler = Literal["reducelr", "cycliclr", "cosine", "none"]
-Stage = Literal["pretrain", "individual", "finetune", "grid-search"]
+Stage = Literal["pretrain", "individual", "finetune", "grid-search", "report", "reproduce"]
+PatientMode = Literal["individual", "finetune"]
 
 DEFAULT_SEED = 42
 ABNORMAL_SYMBOLS = ("L", "R", "V", "A", "a", "j", "S", "F", "E", "e", "r", "!", "f", "/")
@@ -88,6 +90,8 @@ class TrainConfig:
     scheduler: Scheduler = "reducelr"
     plateau_factor: float = 0.5
     plateau_patience: int = 5
+    cyclic_base_lr_ratio: float = 0.1  # cycliclr: the rate cycles between lr * ratio and lr
+    cyclic_half_cycle_epochs: int = 2  # cycliclr: epochs from the lowest rate to the highest
     weighted_sampling: bool = True
     early_stopping: bool = False
     early_stopping_patience: int = 5
@@ -95,6 +99,7 @@ class TrainConfig:
     threshold: float = 0.5
     seed: int = DEFAULT_SEED
     device: str = "auto"
+    threads: int = 0  # CPU threads; 0: one for batches of 8 or fewer, else torch's default
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed."""
@@ -131,6 +136,20 @@ PATIENT_DEFAULTS = TrainConfig(early_stopping=True)
 
 
 @dataclass(frozen=True)
+class GridSpec:
+    """The grid-search space (DESIGN.md section 3): each combination is one run per patient."""
+
+    batch_sizes: tuple[int, ...] = (4, 16, 32)
+    lrs: tuple[float, ...] = (0.1, 0.01, 0.001)
+    weighted_sampling: tuple[bool, ...] = (True, False)
+
+    def settings(self) -> list[PatientHyperparams]:
+        """Every combination, in a fixed order (batch size, then lr, then sampling)."""
+        axes = (self.batch_sizes, self.lrs, self.weighted_sampling)
+        return [PatientHyperparams(*values) for values in itertools.product(*axes)]
+
+
+@dataclass(frozen=True)
 class Paths:
     """Where data and caches live: option, else environment variable, else these defaults."""
 
@@ -138,6 +157,7 @@ class Paths:
         default=(Path("data/mitdb"), Path("../shared/data/mitdb"))
     )
     cache_dir: Path = Path(".cache")
+    report_dir: Path = Path("outputs/report")
 
 
 PATHS = Paths()
@@ -150,3 +170,34 @@ def resolve_cache_dir(option: str | os.PathLike[str] | None = None) -> Path:
     if option:
         return Path(option)
     return Path(os.environ.get(CACHE_DIR_ENV) or PATHS.cache_dir)
+
+
+@dataclass(frozen=True)
+class TrackingNames:
+    """MLflow naming: one experiment per stage, one registered model per stage (and patient)."""
+
+    experiment_prefix: str = "ecg-"
+    pretrained_model: str = "ecg-pretrained"
+    patient_model_prefixes: tuple[tuple[str, str], ...] = (
+        ("individual", "ecg-individual-"),
+        ("finetune", "ecg-finetuned-"),
+    )
+    champion_alias: str = "champion"
+
+    def experiment(self, stage: Stage) -> str:
+        """The experiment of a stage, e.g. `ecg-pretrain`."""
+        return f"{self.experiment_prefix}{stage}"
+
+    def registered_model(self, stage: Stage, patient: str | None = None) -> str:
+        """`ecg-pretrained`, or the per-patient name, e.g. `ecg-finetuned-105`."""
+        if stage == "pretrain":
+            return self.pretrained_model
+        return f"{dict(self.patient_model_prefixes)[stage]}{patient}"
+
+    @property
+    def default_pretrained_uri(self) -> str:
+        """What finetune starts from unless told otherwise."""
+        return f"models:/{self.pretrained_model}@{self.champion_alias}"
+
+
+TRACKING = TrackingNames()

@@ -1,0 +1,97 @@
+"""Shared fixtures: real MIT-BIH excerpts and throwaway MLflow stores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from ecg_platform.config import data_config
+from ecg_platform.data.dataset import StudyData, load_study
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXCERPT_DIR = REPO_ROOT / "tests" / "data" / "mitdb"
+SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "mitdb"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_environment() -> Iterator[None]:
+    """Undo MLFLOW_* variables a test leaves behind (`mlflow.set_experiment` exports one)."""
+    before = {name: value for name, value in os.environ.items() if name.startswith("MLFLOW_")}
+    yield
+    for name in [name for name in os.environ if name.startswith("MLFLOW_")]:
+        del os.environ[name]
+    os.environ.update(before)
+
+
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty sqlite store: copying it saves ~2 s of schema migrations per store."""
+    folder = tmp_path_factory.mktemp("mlflow-template")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        MlflowClient(f"sqlite:///{folder}/mlflow.db").search_experiments()
+    return folder / "mlflow.db"
+
+
+@pytest.fixture
+def mlflow_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_db: Path
+) -> Iterator[str]:
+    """A fresh sqlite tracking store whose artifacts stay in tmp (the working directory moves)."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def excerpt_dir() -> Path:
+    """Real MIT-BIH excerpts (format 212): 119, 208, 233 (5 min, selected), 222 (2 min, not)."""
+    return EXCERPT_DIR
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The 29 study records in ../shared/data/mitdb (format 516); fails loudly when absent."""
+    if not any(SHARED_DATA_DIR.glob("*.hea")):
+        pytest.fail(f"MIT-BIH records not found in {SHARED_DATA_DIR}; the data tests need them")
+    return SHARED_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def excerpt_study(tmp_path_factory: pytest.TempPathFactory) -> StudyData:
+    """The excerpts preprocessed with the `paper` preset (cache in a tmp dir)."""
+    cache_dir = tmp_path_factory.mktemp("excerpt-cache")
+    return load_study(EXCERPT_DIR, data_config("paper"), cache_dir=cache_dir, progress=False)
+
+
+@pytest.fixture(scope="session")
+def shared_study(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> StudyData:
+    """All 29 study records preprocessed with the `paper` preset (cache in a tmp dir)."""
+    cache_dir = tmp_path_factory.mktemp("shared-cache")
+    return load_study(shared_data_dir, data_config("paper"), cache_dir=cache_dir, progress=False)
+
+
+def _copy_record(
+    source: Path, record: str, dest: Path, suffixes: tuple[str, ...] = (".hea", ".dat", ".atr")
+) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for suffix in suffixes:
+        shutil.copyfile(source / f"{record}{suffix}", dest / f"{record}{suffix}")
+    return dest
+
+
+@pytest.fixture
+def copy_record() -> Callable[..., Path]:
+    """`copy_record(source, record, dest, suffixes=(".hea", ".dat", ".atr"))` copies a record's
+    files into `dest` and returns `dest`."""
+    return _copy_record
