@@ -432,7 +432,7 @@ _SEED_OPTION = click.option(
     "--seed",
     type=int,
     default=DEFAULT_SEED,
-    help="The split seed (part of the data config, as for the training commands).",
+    help="The runs' seed: of the splits (part of the data config), initialisation, sampling.",
 )
 _OUT_OPTION = click.option(
     "--out",

@@ -84,3 +84,13 @@ def test_write_report_produces_markdown_csv_and_figures(tmp_path) -> None:
     assert re.search(r"^\|\s+105 \|\s+1000 \|", text, flags=re.MULTILINE)
     csv = pd.read_csv(tmp_path / "out" / "comparison.csv", dtype={"patient": str})
     assert list(csv["patient"]) == sorted(SIX_BETTER)
+
+
+def test_a_mode_without_any_run_gets_no_histogram_and_is_listed_missing(tmp_path) -> None:
+    individual_only = _results({p: (a, math.nan) for p, (a, _) in SIX_BETTER.items()})
+    comparison = compare(individual_only, sorted(SIX_BETTER))
+    written = write_report(comparison, tmp_path)
+    assert "histogram_finetune.png" not in {p.name for p in written}
+    assert "histogram_individual.png" in {p.name for p in written}
+    assert comparison.missing["finetune"] == sorted(SIX_BETTER)
+    assert math.isnan(comparison.wilcoxon_pvalue)

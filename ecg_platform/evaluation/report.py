@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,10 +94,17 @@ def histogram_figure(table: pd.DataFrame, mode: str) -> Figure:
     return fig
 
 
-def report_markdown(comparison: Comparison, title: str = "Individual vs fine-tuned") -> str:
-    """The report as Markdown: summary, Wilcoxon result, missing runs, the per-patient table."""
+def report_markdown(
+    comparison: Comparison,
+    title: str = "Individual vs fine-tuned",
+    notes: Sequence[str] = (),
+    figures: Sequence[str] = (),
+) -> str:
+    """The report as Markdown: notes, summary, Wilcoxon result, missing runs, the per-patient
+    table, then links to the `figures` (file names beside it)."""
     summary = comparison.summary.to_markdown(floatfmt=".4f")
-    lines = [f"# {title}", "", "## Summary over patients (test set)", "", summary, ""]
+    lines = [f"# {title}", "", *(f"{note}  " for note in notes)]
+    lines += ["", "## Summary over patients (test set)", "", summary, ""]
     lines += [
         "Paired Wilcoxon signed-rank test, fine-tuned vs individual test balanced accuracy: "
         f"statistic {comparison.wilcoxon_statistic:.1f}, p = {comparison.wilcoxon_pvalue:.3g}.",
@@ -106,17 +114,28 @@ def report_markdown(comparison: Comparison, title: str = "Individual vs fine-tun
         if patients:
             lines += [f"Missing {mode} runs: {', '.join(patients)}.", ""]
     lines += ["## Per patient", "", comparison.table.to_markdown(floatfmt=".4f"), ""]
+    if figures:
+        lines += ["## Figures", "", *(f"![{name}]({name})" for name in figures), ""]
     return "\n".join(lines)
 
 
-def write_report(comparison: Comparison, out_dir: Path) -> list[Path]:
-    """Write report.md, comparison.csv and the figures into `out_dir`; return the files written."""
+def write_report(
+    comparison: Comparison,
+    out_dir: Path,
+    extra_figures: Mapping[str, Figure] | None = None,
+    notes: Sequence[str] = (),
+) -> list[Path]:
+    """Write report.md, comparison.csv and the figures (a histogram per mode with results, and
+    `extra_figures` by file name) into `out_dir`; return the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [out_dir / "report.md", out_dir / "comparison.csv"]
-    written[0].write_text(report_markdown(comparison))
-    comparison.table.to_csv(written[1])
     figures = {"comparison_bars.png": comparison_bars_figure(comparison.table)}
-    figures |= {f"histogram_{mode}.png": histogram_figure(comparison.table, mode) for mode in MODES}
+    for mode in MODES:
+        if comparison.table[f"{mode}_{PRIMARY_METRIC}"].notna().any():
+            figures[f"histogram_{mode}.png"] = histogram_figure(comparison.table, mode)
+    figures |= dict(extra_figures or {})
+    written = [out_dir / "report.md", out_dir / "comparison.csv"]
+    written[0].write_text(report_markdown(comparison, notes=notes, figures=list(figures)))
+    comparison.table.to_csv(written[1])
     for name, fig in figures.items():
         fig.savefig(out_dir / name, dpi=120)
         written.append(out_dir / name)

@@ -1,0 +1,310 @@
+"""Grid search per patient: one nested run per setting, the winner chosen on validation only.
+
+Each setting trains on the patient's training windows and is judged on its validation windows
+at the epoch of lowest validation loss (the weights the stages keep): the highest validation
+balanced accuracy wins, ties go to the lower validation loss. Test windows are never touched.
+The winner is recorded as tags on the patient's grid-search run, where `individual` and
+`finetune` find it (`hyperparams.find_grid_winner`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+
+from ecg_platform.config import TRACKING, GridSpec, PatientHyperparams, PatientMode, TrainConfig
+from ecg_platform.engine.runtime import resolve_device
+from ecg_platform.engine.trainer import finetune_head, fit
+from ecg_platform.errors import EcgPlatformError
+from ecg_platform.models.cnn1d import load_pretrained
+from ecg_platform.tracking.callback import EpochLogger
+from ecg_platform.tracking.models import load_state_dict
+from ecg_platform.tracking.queries import FINISHED, RunRecord, find_runs, has_params
+from ecg_platform.tracking.registry import ModelSource
+from ecg_platform.tracking.runs import TrackedRun, stage_run
+from ecg_platform.tracking.workers import fail_open_children
+from ecg_platform.workflows.common import config_params, load_request_study, new_model, stage_tags
+from ecg_platform.workflows.finetune import resolve_pretrained
+from ecg_platform.workflows.hyperparams import GRID_MODE_TAG, GRID_ROLE_TAG, GridWinner
+from ecg_platform.workflows.parallel import Workers
+from ecg_platform.workflows.request import StageRequest
+
+STAGE = "grid-search"
+SETTING_TAG = "grid_setting"
+GRID_FIELDS = tuple(f"train.{name}" for name in ("batch_size", "lr", "weighted_sampling"))
+
+
+def setting_label(setting: PatientHyperparams) -> str:
+    """A short name of a setting, e.g. `b4-lr0.01-weighted`."""
+    sampling = "weighted" if setting.weighted_sampling else "plain"
+    return f"b{setting.batch_size}-lr{setting.lr:g}-{sampling}"
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """What every setting of one grid search shares (picklable: it travels to the workers)."""
+
+    request: StageRequest
+    mode: PatientMode
+    pretrained: ModelSource | None  # the exact pretrained model, in finetune mode
+
+    def train_for(self, setting: PatientHyperparams) -> TrainConfig:
+        """The request's training config with the setting's batch size, lr and sampling."""
+        return self.request.train.replace(**asdict(setting))
+
+    def params(self, setting: PatientHyperparams) -> dict[str, Any]:
+        """The configuration a setting's run logs (and a finished run must match to be reused)."""
+        request = self.request
+        return config_params(request.data, request.model, self.train_for(setting))
+
+    def tags(self, role: str) -> dict[str, str]:
+        """Tags of the grid's runs of `role` (`patients`, `patient` or `setting`)."""
+        tags = stage_tags(self.request) | {GRID_ROLE_TAG: role, GRID_MODE_TAG: self.mode}
+        if self.pretrained is not None:
+            tags |= {"pretrained_uri": self.pretrained.uri}
+            tags |= {"pretrained_version": self.pretrained.version or ""}
+        return tags
+
+
+@dataclass(frozen=True)
+class SettingResult:
+    """How one setting did on validation; `error` says why it failed."""
+
+    setting: PatientHyperparams
+    run_id: str | None
+    status: str
+    val_balanced_accuracy: float = math.nan
+    val_loss: float = math.nan
+    best_epoch: int = 0
+    reused: bool = False
+    error: str | None = None
+
+    @classmethod
+    def of_run(cls, setting: PatientHyperparams, run: RunRecord) -> SettingResult:
+        """The result a finished run logged (resume)."""
+        metrics = run.metrics
+        return cls(
+            setting,
+            run.run_id,
+            run.status,
+            metrics["best_val_balanced_accuracy"],
+            metrics["best_val_loss"],
+            int(metrics["best_epoch"]),
+            reused=True,
+        )
+
+    def ranking(self) -> tuple[float, float]:
+        """Sort key, best first: higher balanced accuracy, then lower loss (NaN is worst)."""
+        accuracy = self.val_balanced_accuracy
+        loss = self.val_loss
+        return (-accuracy if accuracy == accuracy else math.inf, loss if loss == loss else math.inf)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready row for `grid_results.json`."""
+        row = {"setting": setting_label(self.setting), **asdict(self.setting)}
+        return row | {key: value for key, value in asdict(self).items() if key != "setting"}
+
+
+@dataclass(frozen=True)
+class SettingJob:
+    """One setting of one patient, for a worker."""
+
+    plan: GridPlan
+    patient: str
+    setting: PatientHyperparams
+    parent_run_id: str
+
+
+@functools.cache
+def _pretrained_weights(uri: str) -> dict[str, torch.Tensor]:
+    """The pretrained weights, loaded once per process (`uri` names an exact version)."""
+    return load_state_dict(uri)
+
+
+def run_setting(job: SettingJob) -> SettingResult:
+    """Train one setting and log it as a run nested under the patient's grid-search run."""
+    plan, setting = job.plan, job.setting
+    train = plan.train_for(setting)
+    loaded = load_request_study(replace(plan.request, patients=job.patient))
+    label = setting_label(setting)
+    tags = plan.tags("setting") | {SETTING_TAG: label}
+    name = f"{STAGE}-{job.patient}-{label}"
+    with stage_run(STAGE, job.patient, tags, name, parent_run_id=job.parent_run_id) as run:
+        run.log_params(plan.params(setting) | {"data.dir": loaded.data_dir, "grid.mode": plan.mode})
+        model = new_model(plan.request, train.seed)
+        trainer = fit
+        if plan.pretrained is not None:
+            load_pretrained(model, _pretrained_weights(plan.pretrained.uri))
+            trainer = finetune_head
+        splits = loaded.splits([job.patient], resolve_device(train.device))
+        result = trainer(model, splits["train"], splits["val"], train, callbacks=[EpochLogger(run)])
+        accuracy = result.best.val["balanced_accuracy"]
+        run.log_metrics(
+            {
+                "best_val_balanced_accuracy": accuracy,
+                "best_val_loss": result.best_val_loss,
+                "best_epoch": result.best_epoch,
+                "epochs_run": len(result.history),
+                "stopped_early": float(result.stopped_early),
+            }
+        )
+    return SettingResult(
+        setting, run.run_id, FINISHED, accuracy, result.best_val_loss, result.best_epoch
+    )
+
+
+def pick_winner(results: list[SettingResult]) -> SettingResult | None:
+    """The finished setting with the best validation balanced accuracy (ties: lower loss,
+    then grid order); None when none finished."""
+    finished = [result for result in results if result.status == FINISHED]
+    return min(finished, key=SettingResult.ranking) if finished else None
+
+
+@dataclass(frozen=True)
+class PatientGrid:
+    """One patient's grid search: every setting's result and the winner."""
+
+    patient: str
+    run_id: str
+    results: list[SettingResult]
+    winner: SettingResult
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        counts = {
+            "finished": sum(r.status == FINISHED and not r.reused for r in self.results),
+            "reused": sum(r.reused for r in self.results),
+            "failed": sum(r.status != FINISHED for r in self.results),
+        }
+        winner = self.winner
+        return (
+            f"{self.patient}: winner {setting_label(winner.setting)} (validation balanced "
+            f"accuracy {winner.val_balanced_accuracy:.4f}, loss {winner.val_loss:.4f}); "
+            + ", ".join(f"{count} {name}" for name, count in counts.items())
+            + f"; run {self.run_id}"
+        )
+
+
+def search_patient(
+    run: TrackedRun, plan: GridPlan, grid: GridSpec, patient: str, workers: Workers
+) -> PatientGrid:
+    """Every setting for one patient under its grid-search `run` (finished ones reused); the
+    winner recorded on `run`. Raises when no setting finished."""
+    previous = find_runs(plan.tags("setting") | {"patient": patient})
+    reused, jobs = {}, {}
+    for setting in grid.settings():
+        match = next((r for r in previous if has_params(r, plan.params(setting))), None)
+        if match is not None:
+            reused[setting_label(setting)] = SettingResult.of_run(setting, match)
+        else:
+            jobs[setting_label(setting)] = SettingJob(plan, patient, setting, run.run_id)
+    done = workers.run(run_setting, jobs, label=f"{STAGE} {patient}")
+    results = []
+    for setting in grid.settings():
+        label = setting_label(setting)
+        if label in reused:
+            results.append(reused[label])
+        else:
+            outcome = done[label]
+            failed = SettingResult(setting, None, "FAILED", error=outcome.error)
+            results.append(outcome.value or failed)
+    if any(result.error for result in results):
+        fail_open_children(run.run_id, "its worker process died")
+    run.log_dict({"settings": [result.as_dict() for result in results]}, "grid_results.json")
+    run.log_metrics(
+        {
+            "settings_finished": sum(result.status == FINISHED for result in results),
+            "settings_reused": len(reused),
+            "settings_failed": sum(result.status != FINISHED for result in results),
+        }
+    )
+    winner = pick_winner(results)
+    if winner is None or winner.run_id is None:
+        raise EcgPlatformError(
+            f"no setting of the grid finished for patient {patient}; the failed runs' "
+            "failure_reason tags say why"
+        )
+    record_winner(run, plan, patient, winner)
+    return PatientGrid(patient, run.run_id, results, winner)
+
+
+def record_winner(run: TrackedRun, plan: GridPlan, patient: str, winner: SettingResult) -> None:
+    """Tags (where the stages look it up), metrics and `grid_winner.json` on the patient's run."""
+    run.set_tags(GridWinner(winner.setting, run.run_id, str(winner.run_id)).tags())
+    run.log_metrics(
+        {
+            "winner_val_balanced_accuracy": winner.val_balanced_accuracy,
+            "winner_val_loss": winner.val_loss,
+        }
+    )
+    run.log_dict(
+        {"patient": patient, "mode": plan.mode, **plan.tags("patient"), **winner.as_dict()},
+        "grid_winner.json",
+    )
+
+
+def grid_params(plan: GridPlan, grid: GridSpec, workers: int) -> dict[str, Any]:
+    """The grid and the settings every setting shares, as parameters of the grid's top run."""
+    request = plan.request
+    shared = config_params(request.data, request.model, request.train)
+    shared = {key: value for key, value in shared.items() if key not in GRID_FIELDS}
+    spec = {f"grid.{name}": ",".join(map(str, values)) for name, values in asdict(grid).items()}
+    return shared | spec | {"grid.mode": plan.mode, "grid.workers": workers}
+
+
+def run_grid_search(
+    request: StageRequest,
+    grid: GridSpec,
+    mode: PatientMode,
+    workers: int,
+    pretrained_uri: str = TRACKING.default_pretrained_uri,
+    force: bool = False,
+) -> list[PatientGrid]:
+    """Every setting of `grid` for each requested patient, `workers` settings at a time.
+
+    One patient: its grid-search run is the top run. Several: a top run with one nested run per
+    patient, each with one nested run per setting. `finetune` mode starts every setting from
+    `pretrained_uri` (default: the champion), resolved once to an exact version.
+    """
+    several = request.several_patients
+    role = "patients" if several else "patient"
+    plan = GridPlan(request, mode, None)
+    with stage_run(
+        STAGE,
+        request.patients,
+        plan.tags(role),
+        run_name=f"{STAGE}-{request.patients}",
+        parent_run_id=request.parent_run_id,
+    ) as outer:
+        if mode == "finetune":
+            plan = replace(plan, pretrained=resolve_pretrained(pretrained_uri, request.data, force))
+            outer.set_tags(plan.tags(role))
+        outer.log_params(grid_params(plan, grid, workers))
+        records = load_request_study(request).records
+        with Workers(workers) as pool:
+            if not several:
+                return [search_patient(outer, plan, grid, records[0], pool)]
+            return _search_patients(outer, plan, grid, records, pool)
+
+
+def _search_patients(
+    outer: TrackedRun, plan: GridPlan, grid: GridSpec, records: list[str], pool: Workers
+) -> list[PatientGrid]:
+    """One nested grid-search run per patient; a patient without a winner fails at the end."""
+    searched, failed = [], []
+    for record in records:
+        name = f"{STAGE}-{record}"
+        try:
+            with stage_run(STAGE, record, plan.tags("patient"), name, nested=True) as run:
+                searched.append(search_patient(run, plan, grid, record, pool))
+        except EcgPlatformError as exc:
+            failed.append(f"{record}: {exc}")
+    winners = {found.patient: found.winner.as_dict() for found in searched}
+    outer.log_dict(winners, "grid_winners.json")
+    if failed:
+        raise EcgPlatformError("grid search found no winner for " + "; ".join(failed))
+    return searched

@@ -1,0 +1,280 @@
+"""The report: which runs to compare (from MLflow), the comparison, its files, an `ecg-report` run.
+
+By default each patient's latest finished individual and finetune runs of one data config are
+compared; given parent runs, their nested runs are. Patients without a run are listed as missing.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ecg_platform.config import PATHS, DataConfig, resolve_cache_dir
+from ecg_platform.data.dataset import StudyData, load_study
+from ecg_platform.data.mitdb import resolve_data_dir
+from ecg_platform.engine.trainer import EpochRecord
+from ecg_platform.errors import EcgPlatformError
+from ecg_platform.evaluation.plots import training_curves_figure
+from ecg_platform.evaluation.report import MODES, Comparison, compare, write_report
+from ecg_platform.tracking.queries import (
+    FINISHED,
+    RunRecord,
+    child_runs,
+    find_runs,
+    get_run,
+    latest_run,
+    metric_histories,
+)
+from ecg_platform.tracking.runs import stage_run
+
+TEST_METRICS = ("balanced_accuracy", "sensitivity", "specificity", "f1")
+CURVE_METRICS = ("loss", "balanced_accuracy")
+PRETRAINING_FIGURE = "pretraining_curves.png"
+RUNS_FILE = "runs.csv"
+RUN_COLUMNS = {
+    "hparams_source": ("tags", "hparams_source"),
+    "batch_size": ("params", "train.batch_size"),
+    "lr": ("params", "train.lr"),
+    "weighted_sampling": ("params", "train.weighted_sampling"),
+    "pretrained_version": ("tags", "pretrained_version"),
+}
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What to compare and where to write it."""
+
+    data_dir: str | None
+    data: DataConfig
+    patients: str = "all"
+    parents: tuple[str, ...] = ()  # compare these runs' nested runs instead of the latest
+    out_dir: Path = PATHS.report_dir
+    cache_dir: str | None = None
+    parent_run_id: str | None = None  # nest the `report` run under this running run
+
+
+@dataclass(frozen=True)
+class RunSet:
+    """The runs a report compares, by mode and patient, and the pretraining run behind them."""
+
+    runs: dict[str, dict[str, RunRecord]] = field(default_factory=dict)
+    pretrain: RunRecord | None = None
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """The written report and the run it was logged to."""
+
+    run_id: str
+    out_dir: Path
+    files: list[Path]
+    comparison: Comparison
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        means = self.comparison.summary["mean"]
+        lines = [
+            f"mean test balanced accuracy: individual "
+            f"{means['individual_balanced_accuracy']:.4f}, fine-tuned "
+            f"{means['finetune_balanced_accuracy']:.4f}; paired Wilcoxon p = "
+            f"{self.comparison.wilcoxon_pvalue:.3g}"
+        ]
+        lines += [
+            f"missing {mode} runs: {', '.join(patients)}"
+            for mode, patients in self.comparison.missing.items()
+            if patients
+        ]
+        lines.append(f"wrote {len(self.files)} files to {self.out_dir}; report run {self.run_id}")
+        return "\n".join(lines)
+
+
+def _by_patient(runs: Iterable[RunRecord], patients: list[str]) -> dict[str, RunRecord]:
+    """The newest run of each patient among `runs` (newest first)."""
+    chosen: dict[str, RunRecord] = {}
+    for run in runs:
+        patient = run.tags.get("patient", "")
+        if patient in patients and patient not in chosen:
+            chosen[patient] = run
+    return chosen
+
+
+def latest_runs(data: DataConfig, patients: list[str]) -> RunSet:
+    """Each patient's latest finished run of each mode under `data`."""
+    runs = {
+        mode: _by_patient(find_runs({"stage": mode, "data_config_hash": data.hash()}), patients)
+        for mode in MODES
+    }
+    return RunSet(runs, pretrain_run(runs.get("finetune", {}).values(), data))
+
+
+def _with_descendants(run_ids: Iterable[str]) -> list[RunRecord]:
+    """The runs and every finished run nested under them, at any depth."""
+    found, pending = [], [get_run(run_id) for run_id in run_ids]
+    while pending:
+        run = pending.pop()
+        found.append(run)
+        pending += child_runs(run.run_id, FINISHED)
+    return found
+
+
+def runs_of_parents(parents: Iterable[str], data: DataConfig, patients: list[str]) -> RunSet:
+    """The finished patient runs among `parents` and the runs nested under them (e.g. a
+    stage's parent run, or a `reproduce` run), checked to be of data config `data`."""
+    found = sorted(_with_descendants(parents), key=lambda run: run.start_time, reverse=True)
+    runs = {
+        mode: _by_patient(
+            (run for run in found if run.status == FINISHED and run.tags.get("stage") == mode),
+            patients,
+        )
+        for mode in MODES
+    }
+    chosen = [run for by_patient in runs.values() for run in by_patient.values()]
+    foreign = {run.tags.get("data_config_hash", "(none)") for run in chosen} - {data.hash()}
+    if foreign:
+        raise EcgPlatformError(
+            f"the given runs are of data config(s) {', '.join(sorted(foreign))}, not "
+            f"{data.hash()}: give the --preset and --seed they were trained with"
+        )
+    return RunSet(runs, pretrain_run(runs["finetune"].values(), data))
+
+
+def runs_by_id(run_ids: Mapping[str, Mapping[str, str]], data: DataConfig) -> RunSet:
+    """The runs named by mode and patient (e.g. those `reproduce` just ran or reused)."""
+    runs = {
+        mode: {patient: get_run(run_id) for patient, run_id in by_patient.items()}
+        for mode, by_patient in run_ids.items()
+    }
+    return RunSet(runs, pretrain_run(runs.get("finetune", {}).values(), data))
+
+
+def pretrain_run(finetuned: Iterable[RunRecord], data: DataConfig) -> RunRecord | None:
+    """The pretraining run most fine-tuned runs started from; else the latest for `data`."""
+    used = collections.Counter(run.tags.get("pretrained_run_id") for run in finetuned)
+    used.pop(None, None)
+    used.pop("", None)
+    if used:
+        return get_run(used.most_common(1)[0][0])
+    return latest_run({"stage": "pretrain", "data_config_hash": data.hash()})
+
+
+def results_frame(run_set: RunSet, study: StudyData) -> pd.DataFrame:
+    """One row per run: patient, mode, windows, abnormal share, test metrics, epochs run."""
+    rows = []
+    for mode, runs in run_set.runs.items():
+        for patient, run in runs.items():
+            arrays = study.patients[patient]
+            metrics = {name: run.metrics.get(f"test_{name}", math.nan) for name in TEST_METRICS}
+            rows.append(
+                {"patient": patient, "mode": mode, "windows": arrays.n_windows}
+                | {"abnormal_share": arrays.abnormal_share, **metrics}
+                | {"epochs": run.metrics.get("epochs_run", math.nan)}
+            )
+    return pd.DataFrame.from_records(rows)
+
+
+def runs_table(run_set: RunSet) -> pd.DataFrame:
+    """Which run each result comes from, and the settings it used."""
+    rows = []
+    for mode, runs in run_set.runs.items():
+        for patient, run in sorted(runs.items()):
+            row = {"patient": patient, "mode": mode, "run_id": run.run_id}
+            for column, (kind, key) in RUN_COLUMNS.items():
+                row[column] = getattr(run, kind).get(key, "")
+            rows.append(row)
+    return pd.DataFrame.from_records(rows)
+
+
+def pretraining_figure(run: RunRecord) -> Figure:
+    """Pretraining loss and balanced accuracy per epoch, the kept epoch marked (Figure 7)."""
+    keys = [f"{split}_{metric}" for split in ("train", "val") for metric in CURVE_METRICS]
+    history = metric_histories(run.run_id, [*keys, "lr", "epoch_seconds"])
+    records = [
+        EpochRecord(
+            epoch,
+            history["lr"].get(epoch, math.nan),
+            {metric: history[f"train_{metric}"][epoch] for metric in CURVE_METRICS},
+            {metric: history[f"val_{metric}"][epoch] for metric in CURVE_METRICS},
+            history["epoch_seconds"].get(epoch, math.nan),
+        )
+        for epoch in sorted(history["val_loss"])
+    ]
+    best_epoch = int(run.metrics.get("best_epoch", 0))
+    figure = training_curves_figure(records, best_epoch)
+    figure.suptitle(f"Pretraining, run {run.run_id}: epoch {best_epoch} kept (lowest val loss)")
+    return figure
+
+
+def write_study_report(
+    run_set: RunSet, study: StudyData, patients: list[str], out_dir: Path
+) -> tuple[Comparison, list[Path]]:
+    """Compare the run set, write report.md, the CSVs and every figure into `out_dir`."""
+    results = results_frame(run_set, study)
+    if results.empty:
+        raise EcgPlatformError(
+            f"no finished individual or finetune runs of data config {study.config.hash()} for "
+            f"patients {', '.join(patients)}: run `mlflow run . -e individual` / `-e finetune` "
+            "(or `-e reproduce`) first"
+        )
+    comparison = compare(results, patients)
+    figures = {}
+    notes = [f"Data config `{study.config.hash()}` (preset `{study.config.preset}`)."]
+    if run_set.pretrain is not None:
+        figures[PRETRAINING_FIGURE] = pretraining_figure(run_set.pretrain)
+        notes.append(f"Pretraining run `{run_set.pretrain.run_id}`.")
+    else:
+        notes.append("No pretraining run found: no pretraining curves.")
+    notes.append(f"Runs compared: `{RUNS_FILE}`.")
+    files = write_report(comparison, out_dir, figures, notes)
+    runs_table(run_set).to_csv(out_dir / RUNS_FILE, index=False)
+    return comparison, [*files, out_dir / RUNS_FILE]
+
+
+def comparison_metrics(comparison: Comparison) -> dict[str, float]:
+    """Mean, median and std of each mode's test balanced accuracy, the test, missing counts."""
+    metrics = {
+        f"{mode}_balanced_accuracy_{statistic}": comparison.summary.loc[
+            f"{mode}_balanced_accuracy", statistic
+        ]
+        for mode in MODES
+        for statistic in ("mean", "median", "std")
+    }
+    metrics |= {"wilcoxon_statistic": comparison.wilcoxon_statistic}
+    metrics |= {"wilcoxon_pvalue": comparison.wilcoxon_pvalue}
+    metrics |= {f"missing_{mode}": len(found) for mode, found in comparison.missing.items()}
+    return metrics | {"patients": len(comparison.table)}
+
+
+def report(request: ReportRequest, run_set: RunSet | None = None) -> ReportOutcome:
+    """Collect the runs (or take `run_set`), write the report and log it to an `ecg-report`
+    run (artifacts under `report/`)."""
+    data = request.data
+    tags = {"data_config_hash": data.hash()}
+    name = "report"
+    with stage_run(name, request.patients, tags, name, parent_run_id=request.parent_run_id) as run:
+        data_dir = resolve_data_dir(request.data_dir)
+        study = load_study(data_dir, data, cache_dir=resolve_cache_dir(request.cache_dir))
+        patients = study.select(request.patients)
+        if run_set is None and request.parents:
+            run_set = runs_of_parents(request.parents, data, patients)
+        elif run_set is None:
+            run_set = latest_runs(data, patients)
+        comparison, files = write_study_report(run_set, study, patients, request.out_dir)
+        run.log_params(
+            {"data.preset": data.preset, "data.config_hash": data.hash(), "data.dir": data_dir}
+            | {
+                "report.parents": ",".join(request.parents) or "latest",
+                "report.out": request.out_dir,
+            }
+        )
+        if run_set.pretrain is not None:
+            run.set_tags({"pretrain_run_id": run_set.pretrain.run_id})
+        run.log_metrics(comparison_metrics(comparison))
+        for path in files:
+            run.log_file(path, "report")
+    return ReportOutcome(run.run_id, request.out_dir, files, comparison)

@@ -1,0 +1,113 @@
+"""`reproduce` on two real excerpt patients: everything nested under one run, and resumed."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from mlflow.projects import _project_spec
+
+from ecg_platform.cli import cli
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PATIENTS = ("119", "233")
+ENTRY_POINTS = {"grid_search": "grid-search", "report": "report", "reproduce": "reproduce"}
+
+
+def _reproduce(excerpt_dir: Path, folder: Path) -> str:
+    args = ["reproduce", "--data-dir", excerpt_dir, "--cache-dir", folder / "cache"]
+    args += ["--patient", ",".join(PATIENTS), "--epochs", 1, "--pretrain-epochs", 1]
+    args += ["--workers", 1, "--out", folder / "report"]
+    result = CliRunner().invoke(cli, [str(arg) for arg in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _all_runs() -> list[Run]:
+    client = MlflowClient()
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def _by_stage(runs: list[Run], stage: str) -> list[Run]:
+    return [run for run in runs if run.data.tags.get("stage") == stage]
+
+
+def _children(runs: list[Run], parent: Run) -> list[Run]:
+    return [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+
+
+def test_reproduce_nests_every_stage_under_one_run_and_resumes(
+    mlflow_store: str, excerpt_dir: Path, tmp_path: Path
+) -> None:
+    output = _reproduce(excerpt_dir, tmp_path)
+    runs = _all_runs()
+    (top,) = _by_stage(runs, "reproduce")
+    assert top.info.status == "FINISHED"
+    assert MlflowClient().get_experiment(top.info.experiment_id).name == "ecg-reproduce"
+    stages = sorted(run.data.tags["stage"] for run in _children(runs, top))
+    assert stages == ["finetune", "individual", "pretrain", "report"]
+    (pretrain,) = _by_stage(runs, "pretrain")
+    version = pretrain.data.tags["registered_version"]
+    for stage in ("individual", "finetune"):
+        (parent,) = [run for run in _by_stage(runs, stage) if "," in run.data.tags["patient"]]
+        patients = {run.data.tags["patient"]: run for run in _children(runs, parent)}
+        assert set(patients) == set(PATIENTS)
+        assert {run.info.status for run in patients.values()} == {"FINISHED"}
+        if stage == "finetune":
+            assert {run.data.tags["pretrained_version"] for run in patients.values()} == {version}
+    assert {"time_total_s", "time_individual_training_s"} <= set(top.data.metrics)
+    assert "where the time went" in output
+    assert "mean test balanced accuracy" in output
+    assert (tmp_path / "report" / "pretraining_curves.png").is_file()
+
+    interrupted = next(
+        run
+        for run in _by_stage(runs, "individual")
+        if run.data.tags["patient"] == "233" and run.info.status == "FINISHED"
+    )
+    MlflowClient().set_terminated(interrupted.info.run_id, "KILLED")
+    output = _reproduce(excerpt_dir, tmp_path)
+    assert "pretrain: reusing finished run" in output
+    assert "individual: 2 patients, 1 reused (already finished), 1 to run" in output
+    assert "finetune: 2 patients, 2 reused (already finished), 0 to run" in output
+    after = _all_runs()
+    new = {run.info.run_id for run in after} - {run.info.run_id for run in runs}
+    new_stages = sorted(run.data.tags["stage"] for run in after if run.info.run_id in new)
+    assert new_stages == ["finetune", "individual", "individual", "report", "reproduce"]
+    (rerun,) = [
+        run
+        for run in after
+        if run.info.run_id in new and run.data.tags["stage"] == "individual"
+        if run.data.tags["patient"] == "233"
+    ]
+    compared = pd.read_csv(tmp_path / "report" / "runs.csv", dtype=str)
+    assert rerun.info.run_id in set(compared["run_id"])
+
+
+@pytest.fixture(scope="module")
+def project() -> _project_spec.Project:
+    return _project_spec.load_project(str(REPO_ROOT))
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_entry_points_pass_every_parameter_to_the_cli_with_its_defaults(
+    project: _project_spec.Project, entry_point: str
+) -> None:
+    spec = project.get_entry_point(entry_point)
+    command = cli.commands[ENTRY_POINTS[entry_point]]
+    words = shlex.split(spec.command)
+    assert words[:2] == ["ecg-platform", ENTRY_POINTS[entry_point]]
+    options = {f"--{name.replace('_', '-')}": name for name in spec.parameters}
+    assert {word for word in words if word.startswith("--")} == set(options)
+    for flag, name in options.items():
+        assert words[words.index(flag) + 1] == "{" + name + "}"
+    required = {name: "119" for name, param in spec.parameters.items() if param.default is None}
+    computed = shlex.split(spec.compute_command(required, storage_dir=None))
+    via_mlproject = command.make_context(entry_point, computed[2:]).params
+    cli_args = [arg for name, value in required.items() for arg in (f"--{name}", value)]
+    assert via_mlproject == command.make_context(entry_point, cli_args).params
