@@ -6,6 +6,7 @@ Heavy libraries (torch, mlflow) are imported inside the commands that need them,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -49,10 +50,27 @@ class _FriendlyErrors(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
+class _EchoHandler(logging.Handler):
+    """Log records of `ecg_platform` as plain lines on the current stderr (e.g. epoch lines)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+def _show_platform_logs() -> None:
+    """INFO and above of `ecg_platform` on stderr, once per process. Worker processes do not
+    run this, so their per-epoch lines stay quiet behind the parent's progress display."""
+    logger = logging.getLogger("ecg_platform")
+    if not any(isinstance(handler, _EchoHandler) for handler in logger.handlers):
+        logger.addHandler(_EchoHandler())
+    logger.setLevel(logging.INFO)
+
+
 @click.group(cls=_FriendlyErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ecg-platform")
 def cli() -> None:
     """Patient-specific ECG heartbeat classification on MIT-BIH, tracked with MLflow."""
+    _show_platform_logs()
 
 
 AUTO = "auto"

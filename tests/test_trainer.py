@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from pathlib import Path
 
@@ -247,13 +248,15 @@ def test_bad_inputs_are_refused(patient: dict[str, TensorSplit]) -> None:
         fit(new_model(), broken, val, FAST)
 
 
-def test_one_summary_line_per_epoch_without_a_terminal(
-    patient: dict[str, TensorSplit], capsys: pytest.CaptureFixture[str]
+def test_one_log_line_per_epoch_without_a_terminal(
+    patient: dict[str, TensorSplit],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fit(new_model(), patient["train"], patient["val"], FAST)  # stderr is not a terminal here
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert len(lines) == 2 and captured.out == ""
+    with caplog.at_level(logging.INFO, logger="ecg_platform"):
+        fit(new_model(), patient["train"], patient["val"], FAST)  # stderr is not a terminal here
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2 and capsys.readouterr().out == ""
     assert lines[0].startswith("epoch 1/2 train loss ") and "val loss" in lines[0]
     assert lines[1].startswith("epoch 2/2 ")
 

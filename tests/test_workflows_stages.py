@@ -65,6 +65,7 @@ def test_all_patients_nest_under_a_parent_with_summary_metrics(
     args = ("individual", "--data-dir", str(data_dir), "--patient", "all", "--epochs", "1")
     code, output = _invoke(*args)
     assert code == 0, output
+    assert output.count("epoch 1/1 train loss ") == 2  # one epoch line per patient's run
     client = MlflowClient()
     experiment = client.get_experiment_by_name(TRACKING.experiment("individual"))
     runs = client.search_runs([experiment.experiment_id])

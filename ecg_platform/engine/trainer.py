@@ -9,6 +9,7 @@ while training (one `binary_metrics` call per epoch), validation runs in large b
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import sys
 import time
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import click
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,7 @@ from ecg_platform.evaluation.metrics import binary_metrics
 from ecg_platform.models.cnn1d import CNN1D, ClassifierHead, freeze_encoder
 
 Classifier = CNN1D | ClassifierHead
+log = logging.getLogger(__name__)  # one INFO line per epoch where no progress bar is drawn
 EVAL_BATCH_SIZE = 1024  # as fast as 8192 on CPU (cache-sized activations), 8x less memory
 RESUMABLE_CHANGES = ("epochs", "device", "threads")  # settings a resumed run may change
 
@@ -208,7 +209,7 @@ class _Run:
             is_best = self._add(record)
             summary = _summary(record, is_best)
             if bar.disable:
-                click.echo(f"epoch {epoch}/{self.config.epochs} {summary}", err=True)
+                log.info("epoch %d/%d %s", epoch, self.config.epochs, summary)
             else:
                 bar.set_postfix_str(summary, refresh=False)
         return record, is_best
@@ -319,7 +320,7 @@ def fit(
 
     `checkpoint_path`: written atomically after every epoch; `resume` continues from it (the
     same settings give the same result as an uninterrupted run). `progress`: a tqdm bar per
-    epoch (default: when stderr is a terminal), else one summary line per epoch on stderr."""
+    epoch (default: when stderr is a terminal), else one INFO log line per epoch."""
     return _fit(model, model, train, val, config, callbacks, checkpoint_path, resume, progress)
 
 
