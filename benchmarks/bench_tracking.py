@@ -109,7 +109,7 @@ def main() -> None:
         with stage_run("individual", args.patient, tags) as tracked_run:
             fresh = common.new_model(request, train.seed)
             return common.train_and_track(
-                tracked_run, "individual", args.patient, fresh, splits, train, data, fit
+                tracked_run, "individual", args.patient, fresh, splits, train, data
             )
 
     untracked_times, tracked_times = _seconds(plain, 2), _seconds(tracked, 2)

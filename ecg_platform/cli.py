@@ -18,6 +18,7 @@ from ecg_platform.config import (
     CACHE_DIR_ENV,
     DATA_DIR_ENV,
     DEFAULT_SEED,
+    FINETUNE_DEFAULTS,
     PATHS,
     PATIENT_DEFAULTS,
     PRETRAIN_DEFAULTS,
@@ -29,6 +30,7 @@ from ecg_platform.config import (
     PatientMode,
     Scheduler,
     Stage,
+    TrainConfig,
     data_config,
     resolve_cache_dir,
 )
@@ -191,11 +193,28 @@ def download(dest: Path, timeout: float) -> None:
     click.echo(f"downloaded mitdb into {download_mitdb(dest, timeout)}")
 
 
+def _stage_defaults(stage: Stage) -> TrainConfig:
+    """The training defaults of a stage's command."""
+    return {"pretrain": PRETRAIN_DEFAULTS, "finetune": FINETUNE_DEFAULTS}.get(
+        stage, PATIENT_DEFAULTS
+    )
+
+
+ENCODER_LR_SCALE_OPTION = click.option(
+    "--encoder-lr-scale",
+    type=click.FloatRange(min=0),
+    default=FINETUNE_DEFAULTS.encoder_lr_scale,
+    help="The pretrained encoder's learning rate as a multiple of --lr. 0: frozen (the study; "
+    "its features are computed once and only the head trains); e.g. 0.1: the whole network "
+    "trains, the encoder ten times slower than the head.",
+)
+
+
 def _training_options(stage: Stage) -> Callable[[_Decorated], _Decorated]:
     """The options shared by the training commands, with `stage`'s defaults (the grid search
     has no batch size, lr or sampling options: its grid sets them)."""
     pretrain, grid = stage == "pretrain", stage == "grid-search"
-    defaults, model = (PRETRAIN_DEFAULTS if pretrain else PATIENT_DEFAULTS), ModelConfig()
+    defaults, model = _stage_defaults(stage), ModelConfig()
 
     def per_patient(kind: click.ParamType, default: Any) -> dict[str, Any]:
         if pretrain:
@@ -311,17 +330,19 @@ def _training_options(stage: Stage) -> Callable[[_Decorated], _Decorated]:
     return decorate
 
 
-def _stage_request(stage: Stage, options: dict[str, Any]) -> StageRequest:
-    """Typed configs from the shared training options."""
+def _stage_request(
+    stage: Stage, options: dict[str, Any], defaults: TrainConfig | None = None
+) -> StageRequest:
+    """Typed configs from the shared training options (over `defaults`, else the stage's)."""
     overrides = PatientOverrides(
         batch_size=options.get("batch_size"),
         lr=options.get("lr"),
         weighted_sampling=options.get("weighted_sampling"),
     )
-    defaults = PRETRAIN_DEFAULTS if stage == "pretrain" else PATIENT_DEFAULTS
-    train = defaults.replace(
-        **{name: options[name] for name in ("epochs", "optimizer", "scheduler", "weight_decay")},
-        **{name: options[name] for name in ("early_stopping", "seed")},
+    given = ("epochs", "optimizer", "scheduler", "weight_decay", "early_stopping", "seed")
+    train = (defaults or _stage_defaults(stage)).replace(
+        **{name: options[name] for name in given},
+        **{name: options[name] for name in ("encoder_lr_scale",) if name in options},
         **overrides.given(),
     )
     model = ModelConfig(
@@ -405,9 +426,11 @@ def _pretrained_options(command: _Decorated) -> _Decorated:
 
 @cli.command(context_settings={"show_default": True})
 @_training_options("finetune")
+@ENCODER_LR_SCALE_OPTION
 @_pretrained_options
 def finetune(pretrained: str, force: bool, **options: Any) -> None:
-    """Fine-tune the pretrained CNN per patient: frozen encoder, only the head is trained.
+    """Fine-tune the pretrained CNN per patient: frozen encoder, only the head is trained
+    (or, with --encoder-lr-scale > 0, the whole network, the encoder at a scaled rate).
 
     Each run logs the exact pretrained version it started from, to `ecg-finetune`, and
     registers `ecg-finetuned-<patient>` (alias `champion` for the lowest validation loss).
@@ -508,7 +531,8 @@ def grid_search(
     from ecg_platform.workflows.grid_search import run_grid_search
     from ecg_platform.workflows.parallel import cpu_cores
 
-    request = _stage_request("grid-search", options)
+    defaults = FINETUNE_DEFAULTS if mode == "finetune" else PATIENT_DEFAULTS
+    request = _stage_request("grid-search", options, defaults)
     grid = GridSpec(grid_batch_sizes, grid_lrs, grid_weighted)
     searched = run_grid_search(request, grid, mode, workers or cpu_cores(), pretrained, force)
     for found in searched:
@@ -579,6 +603,7 @@ def report(
     help="Per-patient batch size, lr, sampling: the study's table, or (auto) a patient's "
     "grid-search winner where there is one.",
 )
+@ENCODER_LR_SCALE_OPTION
 @_OUT_OPTION
 def reproduce(
     data_dir: str | None,
@@ -590,6 +615,7 @@ def reproduce(
     pretrain_epochs: int,
     workers: int | None,
     hparams: str,
+    encoder_lr_scale: float,
     out: Path,
 ) -> None:
     """The whole study: pretrain, individual for all, finetune for all, report.
@@ -608,6 +634,9 @@ def reproduce(
         cache_dir,
         pretrain=PRETRAIN_DEFAULTS.replace(epochs=pretrain_epochs, seed=seed),
         patient=PATIENT_DEFAULTS.replace(epochs=epochs, seed=seed),
+        finetune=FINETUNE_DEFAULTS.replace(
+            epochs=epochs, seed=seed, encoder_lr_scale=encoder_lr_scale
+        ),
         workers=workers or cpu_cores(),
         grid_winners=hparams == "auto",
         out_dir=out,

@@ -93,6 +93,7 @@ class TrainConfig:
     cyclic_base_lr_ratio: float = 0.1  # cycliclr: the rate cycles between lr * ratio and lr
     cyclic_half_cycle_epochs: int = 2  # cycliclr: epochs from the lowest rate to the highest
     weighted_sampling: bool = True
+    encoder_lr_scale: float = 1.0  # the encoder's lr as a multiple of lr; 0 freezes it
     early_stopping: bool = False
     early_stopping_patience: int = 5
     early_stopping_min_epochs: int = 10
@@ -133,6 +134,7 @@ STUDY_HYPERPARAMS: dict[str, PatientHyperparams] = {
 
 PRETRAIN_DEFAULTS = TrainConfig(batch_size=32, weighted_sampling=True, early_stopping=False)
 PATIENT_DEFAULTS = TrainConfig(early_stopping=True)
+FINETUNE_DEFAULTS = PATIENT_DEFAULTS.replace(encoder_lr_scale=0.0)  # the study: frozen encoder
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def test_every_parameter_is_passed_to_its_cli_option(
 ) -> None:
     spec = project.get_entry_point(entry_point)
     expected = set(HYPERPARAMETERS) | (
-        {"pretrained", "force"} if entry_point == "finetune" else set()
+        {"pretrained", "force", "encoder_lr_scale"} if entry_point == "finetune" else set()
     )
     assert set(spec.parameters) == expected
     words = shlex.split(spec.command)

@@ -14,6 +14,7 @@ from torch import nn
 from ecg_platform.config import TrainConfig
 from ecg_platform.data.dataset import StudyData
 from ecg_platform.data.loaders import TensorSplit, patient_splits
+from ecg_platform.engine.optim import LrSchedule, build_optimizer, parameter_groups
 from ecg_platform.engine.runtime import (
     cpu_threads,
     resolve_device,
@@ -24,7 +25,6 @@ from ecg_platform.engine.trainer import (
     EpochRecord,
     FitResult,
     evaluate,
-    finetune_head,
     fit,
     predict_proba,
 )
@@ -187,9 +187,8 @@ def test_finetune_head_equals_training_the_frozen_network(
     freeze_encoder(frozen)
     full = fit(frozen, patient["train"], patient["val"], config, progress=False)
     recorder = Recorder()
-    fast = finetune_head(
-        cached, patient["train"], patient["val"], config, [recorder], progress=False
-    )
+    head_only = config.replace(encoder_lr_scale=0.0)  # fit's way to `finetune_head`
+    fast = fit(cached, patient["train"], patient["val"], head_only, [recorder], progress=False)
 
     assert [r.lr for r in fast.history] == [r.lr for r in full.history]
     for a, b in zip(fast.history, full.history, strict=True):
@@ -201,6 +200,22 @@ def test_finetune_head_equals_training_the_frozen_network(
         assert torch.equal(tensor, encoder_before[name]), name  # bit-identical: frozen
     assert any(not torch.equal(t, head_before[n]) for n, t in cached.head.state_dict().items())
     assert all(model is cached for model in recorder.models)  # callbacks see the whole model
+
+
+def test_the_encoder_learns_at_its_scaled_rate(patient: dict[str, TensorSplit]) -> None:
+    config = FAST.replace(lr=1e-2, scheduler="cycliclr", encoder_lr_scale=0.1)
+    model = new_model()
+    groups = parameter_groups(model, config)
+    assert [group["lr"] for group in groups] == [1e-2, pytest.approx(1e-3)]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.encoder.parameters()}
+    assert sum(p.numel() for group in groups for p in group["params"]) == 67_169
+    optimizer = build_optimizer(groups, config)
+    LrSchedule(optimizer, config, steps_per_epoch=10)  # cycles each group from lr x 0.1
+    assert [group["lr"] for group in optimizer.param_groups] == pytest.approx([1e-3, 1e-4])
+    encoder_before = copy.deepcopy(model.encoder.state_dict())
+    fit(model, patient["train"], patient["val"], config, progress=False)
+    changed = [not torch.equal(t, encoder_before[n]) for n, t in model.encoder.state_dict().items()]
+    assert all(changed)
 
 
 def test_divergence_names_the_epoch_and_learning_rate(patient: dict[str, TensorSplit]) -> None:

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 
 from ecg_platform.cli import cli
 from ecg_platform.config import PATIENT_DEFAULTS, TRACKING, data_config
-from ecg_platform.models.cnn1d import CNN1D
+from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
 from ecg_platform.tracking.models import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
@@ -114,3 +114,19 @@ def test_a_pretrained_model_of_another_data_config_needs_force(
     run = MlflowClient().get_run(run_id)
     assert run.data.tags["pretrained_version"] == version
     assert run.data.params["pretrained.forced"] == "True"
+
+
+@pytest.mark.parametrize(("scale", "trainable"), [("0", "head"), ("0.1", "all")])
+def test_finetune_trains_the_encoder_only_with_a_positive_encoder_lr_scale(
+    mlflow_store: str, excerpt_dir: Path, scale: str, trainable: str
+) -> None:
+    _register_pretrained(data_config("paper").hash())
+    args = ("finetune", "--data-dir", str(excerpt_dir), "--patient", "233", "--epochs", "1")
+    code, output = _invoke(*args, "--encoder-lr-scale", scale)
+    assert code == 0, output
+    name = TRACKING.registered_model("finetune", "233")
+    run = MlflowClient().get_run(MlflowClient().get_model_version(name, "1").run_id)
+    model = CNN1D()
+    expected = count_trainable_parameters(model if trainable == "all" else model.head)
+    assert run.data.metrics["trainable_params"] == expected
+    assert float(run.data.params["train.encoder_lr_scale"]) == float(scale)

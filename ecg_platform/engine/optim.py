@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -13,16 +12,31 @@ from ecg_platform.config import TrainConfig
 from ecg_platform.errors import EcgPlatformError
 
 
-def build_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or SGD (momentum, Nesterov) with weight decay; `fused` kernels: one call per step."""
-    params = list(params)
+def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """The trainable parameters in optimiser groups: the encoder's (when `model` has one and
+    `encoder_lr_scale` is not 1) at lr x encoder_lr_scale, after the rest at lr."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    encoder = getattr(model, "encoder", None)
+    if encoder is None or config.encoder_lr_scale == 1:
+        return [{"params": trainable, "lr": config.lr}] if trainable else []
+    in_encoder = {id(p) for p in encoder.parameters()}
+    groups = [
+        ([p for p in trainable if id(p) not in in_encoder], config.lr),
+        ([p for p in trainable if id(p) in in_encoder], config.lr * config.encoder_lr_scale),
+    ]
+    return [{"params": params, "lr": lr} for params, lr in groups if params and lr > 0]
+
+
+def build_optimizer(groups: list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or SGD (momentum, Nesterov) over `parameter_groups`, with weight decay; `fused`
+    kernels: one call per step."""
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+        return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay, fused=True)
     if config.optimizer == "sgd":
         if config.nesterov and config.momentum <= 0:
             raise EcgPlatformError("Nesterov momentum needs --momentum > 0")
         return torch.optim.SGD(
-            params,
+            groups,
             lr=config.lr,
             momentum=config.momentum,
             nesterov=config.nesterov,
@@ -41,6 +55,7 @@ class LrSchedule:
     ) -> None:
         self.kind = config.scheduler
         self.scheduler: Any = None
+        initial_lrs = [group["lr"] for group in optimizer.param_groups]
         if self.kind == "reducelr":
             self.scheduler = lr_scheduler.ReduceLROnPlateau(
                 optimizer, factor=config.plateau_factor, patience=config.plateau_patience
@@ -48,8 +63,8 @@ class LrSchedule:
         elif self.kind == "cycliclr":
             self.scheduler = lr_scheduler.CyclicLR(
                 optimizer,
-                base_lr=config.lr * config.cyclic_base_lr_ratio,
-                max_lr=config.lr,
+                base_lr=[lr * config.cyclic_base_lr_ratio for lr in initial_lrs],
+                max_lr=initial_lrs,
                 step_size_up=config.cyclic_half_cycle_epochs * steps_per_epoch,
                 cycle_momentum=False,
             )

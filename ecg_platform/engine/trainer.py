@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from ecg_platform.config import TrainConfig
 from ecg_platform.data.loaders import EpochSampler, TensorSplit, batches, gather
 from ecg_platform.engine.checkpoint import load_checkpoint, save_checkpoint
-from ecg_platform.engine.optim import LrSchedule, build_optimizer
+from ecg_platform.engine.optim import LrSchedule, build_optimizer, parameter_groups
 from ecg_platform.engine.runtime import (
     cpu_threads,
     restore_rng_state,
@@ -163,10 +163,10 @@ class _Run:
         self, model: Classifier, train: TensorSplit, config: TrainConfig, progress: bool
     ) -> None:
         self.model, self.train, self.config, self.progress = model, train, config, progress
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
+        groups = parameter_groups(model, config)
+        if not groups:
             raise EcgPlatformError("the model has no trainable parameters")
-        self.optimizer = build_optimizer(params, config)
+        self.optimizer = build_optimizer(groups, config)
         self.steps = math.ceil(len(train) / config.batch_size)
         self.schedule = LrSchedule(self.optimizer, config, self.steps)
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -315,13 +315,17 @@ def fit(
     resume: bool = False,
     progress: bool | None = None,
 ) -> FitResult:
-    """Train the trainable parameters of `model`; return the history, with the weights of the
-    epoch with the lowest validation loss restored into `model`.
+    """Train the trainable parameters of `model` (a CNN1D's encoder at lr x
+    `config.encoder_lr_scale`; 0 freezes it: `finetune_head`); return the history, with the
+    weights of the epoch with the lowest validation loss restored into `model`.
 
     `checkpoint_path`: written atomically after every epoch; `resume` continues from it (the
     same settings give the same result as an uninterrupted run). `progress`: a tqdm bar per
     epoch (default: when stderr is a terminal), else one INFO log line per epoch."""
-    return _fit(model, model, train, val, config, callbacks, checkpoint_path, resume, progress)
+    options = (callbacks, checkpoint_path, resume, progress)
+    if config.encoder_lr_scale == 0 and isinstance(model, CNN1D):
+        return finetune_head(model, train, val, config, *options)
+    return _fit(model, model, train, val, config, *options)
 
 
 def encode(model: CNN1D, split: TensorSplit, batch_size: int = EVAL_BATCH_SIZE) -> TensorSplit:

@@ -25,7 +25,7 @@ from ecg_platform.data.dataset import StudyData, load_study
 from ecg_platform.data.loaders import TensorSplit, patient_splits
 from ecg_platform.data.mitdb import resolve_data_dir
 from ecg_platform.engine.runtime import seed_everything
-from ecg_platform.engine.trainer import FitResult, evaluate
+from ecg_platform.engine.trainer import FitResult, evaluate, fit
 from ecg_platform.evaluation.plots import confusion_matrix_figure, training_curves_figure
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
 from ecg_platform.tracking.callback import EpochLogger
@@ -34,7 +34,6 @@ from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.workflows.request import RunOutcome, StageRequest
 
-Trainer = Callable[..., FitResult]  # engine.trainer.fit or finetune_head
 INPUT_EXAMPLE_ROWS = 5
 
 
@@ -85,12 +84,11 @@ def train_and_track(
     splits: Mapping[str, TensorSplit],
     train: TrainConfig,
     data: DataConfig,
-    trainer: Trainer,
 ) -> RunOutcome:
-    """Train with `trainer`, test the best weights, log everything, register and maybe promote."""
+    """Train (`fit`), test the best weights, log everything, register and maybe promote."""
     run.log_params(config_params(data, model.config, train))
     run.log_dict(data.to_dict(), "data_config.json")
-    result = trainer(model, splits["train"], splits["val"], train, callbacks=[EpochLogger(run)])
+    result = fit(model, splits["train"], splits["val"], train, callbacks=[EpochLogger(run)])
     test = evaluate(model, splits["test"], train.threshold)
     run.log_metrics(
         {f"test_{name}": value for name, value in test.items()}

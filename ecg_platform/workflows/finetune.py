@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ecg_platform.config import TRACKING, DataConfig
 from ecg_platform.engine.runtime import resolve_device
-from ecg_platform.engine.trainer import finetune_head
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import load_pretrained
 from ecg_platform.tracking.models import load_state_dict
@@ -71,8 +70,6 @@ def run_finetune(request: StageRequest, pretrained_uri: str, force: bool) -> lis
             model = new_model(request, train.seed)
             load_pretrained(model, weights)
             splits = loaded.splits([patient], device)
-            return train_and_track(
-                run, "finetune", patient, model, splits, train, request.data, finetune_head
-            )
+            return train_and_track(run, "finetune", patient, model, splits, train, request.data)
 
         return for_each_patient(outer, request, loaded.records, tags, run_one)

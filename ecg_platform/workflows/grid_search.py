@@ -18,7 +18,7 @@ import torch
 
 from ecg_platform.config import TRACKING, GridSpec, PatientHyperparams, PatientMode, TrainConfig
 from ecg_platform.engine.runtime import resolve_device
-from ecg_platform.engine.trainer import finetune_head, fit
+from ecg_platform.engine.trainer import fit
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import load_pretrained
 from ecg_platform.tracking.callback import EpochLogger
@@ -136,12 +136,10 @@ def run_setting(job: SettingJob) -> SettingResult:
     with stage_run(STAGE, job.patient, tags, name, parent_run_id=job.parent_run_id) as run:
         run.log_params(plan.params(setting) | {"data.dir": loaded.data_dir, "grid.mode": plan.mode})
         model = new_model(plan.request, train.seed)
-        trainer = fit
         if plan.pretrained is not None:
             load_pretrained(model, _pretrained_weights(plan.pretrained.uri))
-            trainer = finetune_head
         splits = loaded.splits([job.patient], resolve_device(train.device))
-        result = trainer(model, splits["train"], splits["val"], train, callbacks=[EpochLogger(run)])
+        result = fit(model, splits["train"], splits["val"], train, callbacks=[EpochLogger(run)])
         accuracy = result.best.val["balanced_accuracy"]
         run.log_metrics(
             {

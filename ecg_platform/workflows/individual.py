@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ecg_platform.engine.runtime import resolve_device
-from ecg_platform.engine.trainer import fit
 from ecg_platform.tracking.runs import TrackedRun
 from ecg_platform.workflows.common import (
     for_each_patient,
@@ -30,8 +29,6 @@ def run_individual(request: StageRequest) -> list[RunOutcome]:
             run.log_params(origin | {"data.dir": loaded.data_dir})
             model = new_model(request, train.seed)
             splits = loaded.splits([patient], device)
-            return train_and_track(
-                run, "individual", patient, model, splits, train, request.data, fit
-            )
+            return train_and_track(run, "individual", patient, model, splits, train, request.data)
 
         return for_each_patient(outer, request, loaded.records, tags, run_one)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ecg_platform.engine.runtime import resolve_device
-from ecg_platform.engine.trainer import fit
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.workflows.common import load_request_study, new_model, stage_tags, train_and_track
 from ecg_platform.workflows.request import RunOutcome, StageRequest
@@ -19,6 +18,6 @@ def run_pretrain(request: StageRequest) -> list[RunOutcome]:
         splits = loaded.splits(loaded.records, resolve_device(request.train.device))
         model = new_model(request, request.train.seed)
         outcome = train_and_track(
-            run, "pretrain", request.patients, model, splits, request.train, request.data, fit
+            run, "pretrain", request.patients, model, splits, request.train, request.data
         )
     return [outcome]

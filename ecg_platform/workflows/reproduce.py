@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ecg_platform.config import (
+    FINETUNE_DEFAULTS,
     PATHS,
     PATIENT_DEFAULTS,
     PRETRAIN_DEFAULTS,
@@ -52,7 +53,8 @@ class ReproduceRequest:
     cache_dir: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: TrainConfig = PRETRAIN_DEFAULTS
-    patient: TrainConfig = PATIENT_DEFAULTS
+    patient: TrainConfig = PATIENT_DEFAULTS  # individual
+    finetune: TrainConfig = FINETUNE_DEFAULTS
     workers: int = field(default_factory=cpu_cores)
     grid_winners: bool = False  # True: a patient's grid-search winner before the study's table
     out_dir: Path = PATHS.report_dir
@@ -66,7 +68,7 @@ class ReproduceRequest:
             self.patients,
             cache_dir=self.cache_dir,
             model=self.model,
-            train=self.pretrain if stage == "pretrain" else self.patient,
+            train={"pretrain": self.pretrain, "finetune": self.finetune}.get(stage, self.patient),
             grid_winners=self.grid_winners,
             parent_run_id=parent_run_id,
         )
@@ -290,6 +292,7 @@ def reproduce(request: ReproduceRequest) -> ReproduceOutcome:
         top.log_params(
             config_params(request.data, request.model, request.patient)
             | {f"pretrain.{key}": value for key, value in asdict(request.pretrain).items()}
+            | {"finetune.encoder_lr_scale": request.finetune.encoder_lr_scale}
             | {"reproduce.workers": request.workers, "reproduce.grid_winners": request.grid_winners}
         )
         started = time.perf_counter()
