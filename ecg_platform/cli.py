@@ -330,6 +330,18 @@ def _training_options(stage: Stage) -> Callable[[_Decorated], _Decorated]:
     return decorate
 
 
+# TrainConfig fields set by options of the same name (those a command has)
+TRAIN_OPTIONS = (
+    "epochs",
+    "optimizer",
+    "scheduler",
+    "weight_decay",
+    "early_stopping",
+    "seed",
+    "encoder_lr_scale",
+)
+
+
 def _stage_request(
     stage: Stage, options: dict[str, Any], defaults: TrainConfig | None = None
 ) -> StageRequest:
@@ -339,10 +351,8 @@ def _stage_request(
         lr=options.get("lr"),
         weighted_sampling=options.get("weighted_sampling"),
     )
-    given = ("epochs", "optimizer", "scheduler", "weight_decay", "early_stopping", "seed")
     train = (defaults or _stage_defaults(stage)).replace(
-        **{name: options[name] for name in given},
-        **{name: options[name] for name in ("encoder_lr_scale",) if name in options},
+        **{name: options[name] for name in TRAIN_OPTIONS if name in options},
         **overrides.given(),
     )
     model = ModelConfig(
