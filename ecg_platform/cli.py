@@ -541,8 +541,7 @@ def grid_search(
     from ecg_platform.workflows.grid_search import run_grid_search
     from ecg_platform.workflows.parallel import cpu_cores
 
-    defaults = FINETUNE_DEFAULTS if mode == "finetune" else PATIENT_DEFAULTS
-    request = _stage_request("grid-search", options, defaults)
+    request = _stage_request("grid-search", options, _stage_defaults(mode))
     grid = GridSpec(grid_batch_sizes, grid_lrs, grid_weighted)
     searched = run_grid_search(request, grid, mode, workers or cpu_cores(), pretrained, force)
     for found in searched:

@@ -24,7 +24,7 @@ def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, An
         ([p for p in trainable if id(p) not in in_encoder], config.lr),
         ([p for p in trainable if id(p) in in_encoder], config.lr * config.encoder_lr_scale),
     ]
-    return [{"params": params, "lr": lr} for params, lr in groups if params and lr > 0]
+    return [{"params": params, "lr": lr} for params, lr in groups if params]
 
 
 def build_optimizer(groups: list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
