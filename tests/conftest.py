@@ -61,7 +61,7 @@ def excerpt_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
-    """The 29 study records in ../shared/data/mitdb (format 516); fails loudly when absent."""
+    """All 48 MIT-BIH records in ../shared/data/mitdb (format 516); fails loudly when absent."""
     if not any(SHARED_DATA_DIR.glob("*.hea")):
         pytest.fail(f"MIT-BIH records not found in {SHARED_DATA_DIR}; the data tests need them")
     return SHARED_DATA_DIR
@@ -76,7 +76,7 @@ def excerpt_study(tmp_path_factory: pytest.TempPathFactory) -> StudyData:
 
 @pytest.fixture(scope="session")
 def shared_study(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> StudyData:
-    """All 29 study records preprocessed with the `paper` preset (cache in a tmp dir)."""
+    """Every shared record preprocessed with the `paper` preset (cache in a tmp dir)."""
     cache_dir = tmp_path_factory.mktemp("shared-cache")
     return load_study(shared_data_dir, data_config("paper"), cache_dir=cache_dir, progress=False)
 

@@ -28,8 +28,12 @@ STUDY_RECORDS = sorted(STUDY_HYPERPARAMS)  # the study's table lists exactly its
 
 
 def test_the_study_keeps_exactly_its_29_records(shared_study: StudyData) -> None:
+    """The folder holds all 48 records; selection keeps the study's 29 and their 51,039 windows."""
     assert len(STUDY_RECORDS) == 29 and shared_study.selected == STUDY_RECORDS
-    assert sorted(shared_study.patients) == STUDY_RECORDS
+    assert len(shared_study.patients) == 48
+    assert set(STUDY_RECORDS) < set(shared_study.patients)
+    kept = [shared_study.patients[record] for record in STUDY_RECORDS]
+    assert sum(patient.n_windows for patient in kept) == 51_039
 
 
 def test_known_window_counts(shared_study: StudyData) -> None:

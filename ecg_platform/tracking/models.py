@@ -1,19 +1,24 @@
 """Logging a trained network as an MLflow model, and loading weights back from any model URI.
 
 Models are saved in the `pt2` format (`torch.export`): they load, also through
-`mlflow.pyfunc.load_model`, without unpickling code and without this package installed.
+`mlflow.pyfunc.load_model`, without unpickling code and without this package installed. Loading
+refuses anything else before deserializing it: a pickle-format model runs code when unpickled.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import torch
+import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
@@ -23,6 +28,8 @@ from ecg_platform.errors import EcgPlatformError
 MODEL_ARTIFACT = "model"
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 MODEL_PIP_PACKAGES = ("torch", "numpy")
+PT2_FILE = "model.pt2"
+PICKLE_SWITCH = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 # `mlflow.pyfunc.load_model(uri, model_config=PYFUNC_CONFIG)`: the export holds CPU weights, which
 # pyfunc would refuse to move to CUDA on a GPU machine.
 PYFUNC_CONFIG = {"device": "cpu"}
@@ -64,12 +71,62 @@ def log_model(model: torch.nn.Module, input_example: np.ndarray) -> str:
 def load_state_dict(uri: str) -> dict[str, torch.Tensor]:
     """Weights from an MLflow model URI, or from a state-dict file (`.pt`/`.pth`, any URI).
 
-    A state-dict file is loaded with `weights_only=True`; a model must be in the `pt2` format.
+    A state-dict file is loaded with `weights_only=True`; a model must be one of the platform's
+    own pt2 models (`check_pickle_free`), and its archive is loaded with MLflow's pickle
+    deserialization switched off, so that MLflow validates every record before torch reads it.
     """
     try:
+        local = Path(mlflow.artifacts.download_artifacts(uri))
         if uri.endswith(CHECKPOINT_SUFFIXES):
-            local = Path(mlflow.artifacts.download_artifacts(uri))
             return torch.load(local, map_location="cpu", weights_only=True)
-        return mlflow.pytorch.load_model(uri).state_dict()
+        check_pickle_free(local, uri)
+        with _pickle_disallowed():
+            return mlflow.pytorch.load_model(str(local)).state_dict()
     except (MlflowException, OSError, RuntimeError, pickle.UnpicklingError) as exc:
         raise EcgPlatformError(f"cannot load weights from {uri}: {exc}") from exc
+
+
+def check_pickle_free(model_dir: Path, uri: str) -> None:
+    """Refuse, before anything is deserialized, a model that is not a plain pt2 PyTorch model:
+    no pickle file (`model.pth`), no bundled code (MLflow puts it on `sys.path`)."""
+    mlmodel = model_dir / "MLmodel"
+    if not mlmodel.is_file():
+        raise EcgPlatformError(f"refusing {uri}: no MLmodel file there, so it is no MLflow model")
+    flavors = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors") or {}
+    pytorch = flavors.get("pytorch")
+    if not isinstance(pytorch, dict):
+        raise EcgPlatformError(
+            f"refusing {uri}: its flavors are {', '.join(sorted(flavors)) or 'none'}; the "
+            "platform loads only PyTorch models in the pickle-free pt2 format"
+        )
+    with_code = [
+        name for name, conf in flavors.items() if isinstance(conf, dict) and conf.get("code")
+    ]
+    if with_code:
+        raise EcgPlatformError(
+            f"refusing {uri}: it bundles code ({', '.join(sorted(with_code))} flavor), which "
+            "loading would import; the platform loads only pt2 models without code"
+        )
+    data_dir = model_dir / str(pytorch.get("model_data", "data"))
+    found = sorted(path.name for path in data_dir.iterdir()) if data_dir.is_dir() else []
+    if found != [PT2_FILE]:
+        raise EcgPlatformError(
+            f"refusing {uri}: expected only {PT2_FILE} in its model data, found "
+            f"{', '.join(found) or 'nothing'} (a pickle-format model would run code when loaded);"
+            " log models with serialization_format='pt2'"
+        )
+
+
+@contextmanager
+def _pickle_disallowed() -> Iterator[None]:
+    """MLflow's own switch off for the duration: it then checks that a pt2 archive's records
+    are JSON, text or tensors before `torch.export.load` unpickles them."""
+    before = os.environ.get(PICKLE_SWITCH)
+    os.environ[PICKLE_SWITCH] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[PICKLE_SWITCH]
+        else:
+            os.environ[PICKLE_SWITCH] = before
