@@ -18,7 +18,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from ecg_platform.config import data_config
+from ecg_platform.data.config import data_config
 from ecg_platform.data.dataset import load_study
 from ecg_platform.data.mitdb import resolve_data_dir
 

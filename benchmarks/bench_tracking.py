@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import mlflow
 
-from ecg_platform.config import PATIENT_DEFAULTS, data_config, resolve_cache_dir
+from ecg_platform.data.config import data_config, resolve_cache_dir
 from ecg_platform.data.dataset import load_study
 from ecg_platform.data.loaders import patient_splits
 from ecg_platform.data.mitdb import resolve_data_dir
@@ -30,6 +30,7 @@ from ecg_platform.tracking.runs import stage_run
 from ecg_platform.workflows import common
 from ecg_platform.workflows.hyperparams import patient_train_config
 from ecg_platform.workflows.request import PatientOverrides, StageRequest
+from ecg_platform.workflows.settings import PATIENT_DEFAULTS
 
 
 def _seconds(action: Callable[[], object], repeats: int) -> list[float]:

@@ -18,7 +18,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from ecg_platform.config import PRETRAIN_DEFAULTS, data_config, resolve_cache_dir
+from ecg_platform.data.config import data_config, resolve_cache_dir
+from ecg_platform.workflows.settings import PRETRAIN_DEFAULTS
 
 CASES = {
     "pretrain epoch (batch 32, weighted)": ("pretrain", "full", 32),

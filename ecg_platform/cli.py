@@ -8,35 +8,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 import click
 
-from ecg_platform.config import (
+from ecg_platform.data.config import (
     CACHE_DIR_ENV,
     DATA_DIR_ENV,
+    DATA_PATHS,
     DEFAULT_SEED,
-    FINETUNE_DEFAULTS,
-    PATHS,
-    PATIENT_DEFAULTS,
-    PRETRAIN_DEFAULTS,
-    TRACKING,
-    DataConfig,
-    GridSpec,
-    ModelConfig,
-    Optimizer,
-    PatientMode,
-    Scheduler,
-    Stage,
-    TrainConfig,
     data_config,
     resolve_cache_dir,
 )
 from ecg_platform.data.download import DEFAULT_TIMEOUT_S
+from ecg_platform.engine.config import Optimizer, Scheduler, TrainConfig
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.models.config import ModelConfig
+from ecg_platform.tracking.schema import TRACKING, PatientMode, Stage
 from ecg_platform.workflows.request import PatientOverrides, RunOutcome, StageRequest
+from ecg_platform.workflows.settings import (
+    FINETUNE_DEFAULTS,
+    PATIENT_DEFAULTS,
+    PRETRAIN_DEFAULTS,
+    REPORT_DIR,
+    STUDY_GRID,
+    GridSpec,
+    stage_defaults,
+)
 
 if TYPE_CHECKING:
     from ecg_platform.data.dataset import StudyData
@@ -178,7 +177,7 @@ def export(
 @data.command()
 @click.option(
     "--dest",
-    default=str(PATHS.data_dir_candidates[0]),
+    default=str(DATA_PATHS.data_dir_candidates[0]),
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory to download into (the first default data location).",
@@ -191,13 +190,6 @@ def download(dest: Path, timeout: float) -> None:
     from ecg_platform.data.download import download_mitdb
 
     click.echo(f"downloaded mitdb into {download_mitdb(dest, timeout)}")
-
-
-def _stage_defaults(stage: Stage) -> TrainConfig:
-    """The training defaults of a stage's command."""
-    return {"pretrain": PRETRAIN_DEFAULTS, "finetune": FINETUNE_DEFAULTS}.get(
-        stage, PATIENT_DEFAULTS
-    )
 
 
 ENCODER_LR_SCALE_OPTION = click.option(
@@ -214,7 +206,7 @@ def _training_options(stage: Stage) -> Callable[[_Decorated], _Decorated]:
     """The options shared by the training commands, with `stage`'s defaults (the grid search
     has no batch size, lr or sampling options: its grid sets them)."""
     pretrain, grid = stage == "pretrain", stage == "grid-search"
-    defaults, model = _stage_defaults(stage), ModelConfig()
+    defaults, model = stage_defaults(stage), ModelConfig()
 
     def per_patient(kind: click.ParamType, default: Any) -> dict[str, Any]:
         if pretrain:
@@ -351,7 +343,7 @@ def _stage_request(
         lr=options.get("lr"),
         weighted_sampling=options.get("weighted_sampling"),
     )
-    train = (defaults or _stage_defaults(stage)).replace(
+    train = (defaults or stage_defaults(stage)).replace(
         **{name: options[name] for name in TRAIN_OPTIONS if name in options},
         **overrides.given(),
     )
@@ -364,17 +356,12 @@ def _stage_request(
         stage=stage,
         data_dir=options["data_dir"],
         cache_dir=options["cache_dir"],
-        data=_data_config(options["preset"], options["seed"]),
+        data=data_config(options["preset"], options["seed"]),
         patients=options["patients"],
         model=model,
         train=train,
         overrides=overrides,
     )
-
-
-def _data_config(preset: str, seed: int) -> DataConfig:
-    """The preset's data config with the split seed."""
-    return replace(data_config(preset), split_seed=seed)
 
 
 def _echo_outcomes(outcomes: Sequence[RunOutcome]) -> None:
@@ -488,7 +475,7 @@ _SEED_OPTION = click.option(
 _OUT_OPTION = click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=str(PATHS.report_dir),
+    default=str(REPORT_DIR),
     help="Folder for report.md, the CSVs and the figures.",
 )
 
@@ -504,19 +491,19 @@ _OUT_OPTION = click.option(
 @click.option(
     "--grid-batch-sizes",
     type=_CommaList(_POSITIVE_INT),
-    default=_listed(GridSpec().batch_sizes),
+    default=_listed(STUDY_GRID.batch_sizes),
     help="Batch sizes to try.",
 )
 @click.option(
     "--grid-lrs",
     type=_CommaList(_POSITIVE_FLOAT),
-    default=_listed(GridSpec().lrs),
+    default=_listed(STUDY_GRID.lrs),
     help="Learning rates to try.",
 )
 @click.option(
     "--grid-weighted",
     type=_CommaList(click.BOOL),
-    default=_listed(GridSpec().weighted_sampling),
+    default=_listed(STUDY_GRID.weighted_sampling),
     help="Weighted sampling settings to try.",
 )
 @_WORKERS_OPTION
@@ -541,7 +528,7 @@ def grid_search(
     from ecg_platform.workflows.grid_search import run_grid_search
     from ecg_platform.workflows.parallel import cpu_cores
 
-    request = _stage_request("grid-search", options, _stage_defaults(mode))
+    request = _stage_request("grid-search", options, stage_defaults(mode))
     grid = GridSpec(grid_batch_sizes, grid_lrs, grid_weighted)
     searched = run_grid_search(request, grid, mode, workers or cpu_cores(), pretrained, force)
     for found in searched:
@@ -579,7 +566,7 @@ def report(
 
     request = ReportRequest(
         data_dir,
-        _data_config(preset, seed),
+        data_config(preset, seed),
         patients,
         tuple(parent.strip() for parent in parents.split(",") if parent.strip()),
         out,
@@ -638,7 +625,7 @@ def reproduce(
 
     request = ReproduceRequest(
         data_dir,
-        _data_config(preset, seed),
+        data_config(preset, seed),
         patients,
         cache_dir,
         pretrain=PRETRAIN_DEFAULTS.replace(epochs=pretrain_epochs, seed=seed),

@@ -11,7 +11,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from ecg_platform.config import data_config
+from ecg_platform.data.config import data_config
 from ecg_platform.data.dataset import StudyData, load_study
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

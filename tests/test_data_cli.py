@@ -15,7 +15,7 @@ import wfdb
 from click.testing import CliRunner
 
 from ecg_platform.cli import cli
-from ecg_platform.config import data_config
+from ecg_platform.data.config import data_config
 from ecg_platform.data.dataset import StudyData, load_study
 
 

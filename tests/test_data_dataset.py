@@ -10,8 +10,8 @@ import pytest
 import wfdb
 from sklearn.model_selection import train_test_split
 
-from ecg_platform.config import STUDY_HYPERPARAMS, data_config
 from ecg_platform.data import cache
+from ecg_platform.data.config import data_config
 from ecg_platform.data.dataset import (
     CACHED_FIELDS,
     SPLITS,
@@ -22,6 +22,7 @@ from ecg_platform.data.dataset import (
     split_windows,
 )
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.workflows.settings import STUDY_HYPERPARAMS
 
 PAPER = data_config("paper")
 STUDY_RECORDS = sorted(STUDY_HYPERPARAMS)  # the study's table lists exactly its 29 patients

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ecg_platform.cli import cli
-from ecg_platform.config import PRESETS, data_config
+from ecg_platform.data.config import PRESETS, data_config
 from ecg_platform.data.dataset import load_study
 from ecg_platform.data.mitdb import resolve_data_dir
 from ecg_platform.errors import EcgPlatformError

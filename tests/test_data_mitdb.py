@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import wfdb
 
-from ecg_platform.config import DATA_DIR_ENV, data_config
+from ecg_platform.data.config import DATA_DIR_ENV, data_config
 from ecg_platform.data.dataset import load_study
 from ecg_platform.data.mitdb import list_records, read_record, record_files, resolve_data_dir
 from ecg_platform.errors import EcgPlatformError

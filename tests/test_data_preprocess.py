@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
-from ecg_platform.config import ABNORMAL_SYMBOLS, DataConfig, data_config
+from ecg_platform.data.config import ABNORMAL_SYMBOLS, DataConfig, data_config
 from ecg_platform.data.mitdb import Record, read_record
 from ecg_platform.data.preprocess import (
     ABNORMAL,

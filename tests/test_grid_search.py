@@ -13,15 +13,11 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from ecg_platform.cli import cli
-from ecg_platform.config import (
-    PATIENT_DEFAULTS,
-    TRACKING,
-    GridSpec,
-    PatientHyperparams,
-    data_config,
-)
+from ecg_platform.data.config import data_config
+from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.grid_search import SettingResult, pick_winner, run_grid_search
 from ecg_platform.workflows.request import StageRequest
+from ecg_platform.workflows.settings import PATIENT_DEFAULTS, GridSpec, PatientHyperparams
 
 PATIENT = "233"  # a 5-minute excerpt: 300 windows
 

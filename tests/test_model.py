@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ecg_platform.config import ModelConfig
 from ecg_platform.engine.runtime import small_batch_kernels
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import (
@@ -15,6 +14,7 @@ from ecg_platform.models.cnn1d import (
     freeze_encoder,
     load_pretrained,
 )
+from ecg_platform.models.config import ModelConfig
 
 
 def reference_logits(model: CNN1D, x: torch.Tensor) -> torch.Tensor:

@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from ecg_platform.cli import cli
-from ecg_platform.config import TRACKING, data_config
+from ecg_platform.data.config import data_config
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.runs import TrackedRun, stage_run
+from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.report import ReportRequest, report
 
 DATA = data_config("paper")

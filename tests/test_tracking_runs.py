@@ -13,7 +13,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from ecg_platform.tracking.runs import FAILURE_TAG, stage_run
+from ecg_platform.tracking.runs import stage_run
+from ecg_platform.tracking.schema import FAILURE_TAG
 
 
 def test_run_lands_in_its_stage_experiment_with_standard_tags(mlflow_store: str) -> None:

@@ -18,11 +18,13 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from ecg_platform.config import PATIENT_DEFAULTS, TRACKING, data_config
+from ecg_platform.data.config import data_config
 from ecg_platform.data.dataset import StudyData
 from ecg_platform.tracking.models import PYFUNC_CONFIG
+from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.individual import run_individual
 from ecg_platform.workflows.request import StageRequest
+from ecg_platform.workflows.settings import PATIENT_DEFAULTS
 
 
 def _free_port() -> int:

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from ecg_platform.config import TrainConfig
 from ecg_platform.data.dataset import StudyData
 from ecg_platform.data.loaders import TensorSplit, patient_splits
+from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.optim import LrSchedule, build_optimizer, parameter_groups
 from ecg_platform.engine.runtime import (
     cpu_threads,

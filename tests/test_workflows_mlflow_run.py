@@ -20,11 +20,13 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
-from ecg_platform.config import PRETRAIN_DEFAULTS, TRACKING, data_config
+from ecg_platform.data.config import data_config
 from ecg_platform.data.dataset import StudyData
 from ecg_platform.tracking.models import PYFUNC_CONFIG
+from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.pretrain import run_pretrain
 from ecg_platform.workflows.request import StageRequest
+from ecg_platform.workflows.settings import PRETRAIN_DEFAULTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

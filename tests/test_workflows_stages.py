@@ -11,13 +11,15 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from ecg_platform.cli import cli
-from ecg_platform.config import PATIENT_DEFAULTS, TRACKING, data_config
+from ecg_platform.data.config import data_config
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
 from ecg_platform.tracking.models import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
+from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.hyperparams import patient_train_config
 from ecg_platform.workflows.request import PatientOverrides
+from ecg_platform.workflows.settings import PATIENT_DEFAULTS
 
 
 def _invoke(*args: str) -> tuple[int, str]:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ecg_platform.config import DataConfig
 from ecg_platform.data import cache
+from ecg_platform.data.config import DataConfig
 from ecg_platform.data.mitdb import list_records, read_record, record_files
 from ecg_platform.errors import EcgPlatformError
 

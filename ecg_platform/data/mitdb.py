@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ecg_platform.config import DATA_DIR_ENV, PATHS
 from ecg_platform.data import kaggle
+from ecg_platform.data.config import DATA_DIR_ENV, DATA_PATHS
 from ecg_platform.errors import EcgPlatformError
 
 HOW_TO_GET_DATA = "get it with `ecg-platform data download` or pass --data-dir DIR"
@@ -65,10 +65,10 @@ def resolve_data_dir(option: str | os.PathLike[str] | None = None) -> Path:
         data_dir = Path(explicit)
         list_records(data_dir)
         return data_dir
-    for candidate in PATHS.data_dir_candidates:
+    for candidate in DATA_PATHS.data_dir_candidates:
         if candidate.is_dir() and _find_records(candidate):
             return candidate
-    looked = ", ".join(str(path.resolve()) for path in PATHS.data_dir_candidates)
+    looked = ", ".join(str(path.resolve()) for path in DATA_PATHS.data_dir_candidates)
     raise EcgPlatformError(
         f"no MIT-BIH data found: no --data-dir given, {DATA_DIR_ENV} not set, and no records in "
         f"{looked}; {HOW_TO_GET_DATA}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
-from ecg_platform.config import DataConfig
+from ecg_platform.data.config import DataConfig
 from ecg_platform.data.mitdb import Record
 from ecg_platform.errors import EcgPlatformError
 

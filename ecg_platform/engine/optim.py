@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.optim import lr_scheduler
 
-from ecg_platform.config import TrainConfig
+from ecg_platform.engine.config import TrainConfig
 from ecg_platform.errors import EcgPlatformError
 
 

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ecg_platform.config import TrainConfig
 from ecg_platform.data.loaders import EpochSampler, TensorSplit, batches, gather
 from ecg_platform.engine.checkpoint import load_checkpoint, save_checkpoint
+from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.optim import LrSchedule, build_optimizer, parameter_groups
 from ecg_platform.engine.runtime import (
     cpu_threads,

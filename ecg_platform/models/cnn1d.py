@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ecg_platform.config import ModelConfig
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.models.config import ModelConfig
 
 DEFAULT_CONFIG = ModelConfig()
 

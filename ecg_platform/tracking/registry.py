@@ -13,10 +13,8 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from ecg_platform.config import TRACKING
+from ecg_platform.tracking.schema import DATA_HASH_TAG, SELECTION_METRIC, TRACKING
 
-DATA_HASH_TAG = "data_config_hash"
-SELECTION_METRIC = "val_loss"
 _ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
 _VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 _RUN_URI = re.compile(r"^runs:/(?P<run_id>[^/]+)(/.*)?$")

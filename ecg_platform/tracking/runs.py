@@ -23,13 +23,19 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.environment_variables import MLFLOW_RUN_ID
 from mlflow.utils.time import get_current_time_millis
 
-from ecg_platform.config import TRACKING, Stage
+from ecg_platform.tracking.schema import (
+    FAILURE_TAG,
+    GIT_COMMIT_TAG,
+    PATIENT_TAG,
+    STAGE_TAG,
+    TRACKING,
+    Stage,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DEFAULT_EXPERIMENT_ID = "0"
-FAILURE_TAG = "failure_reason"
 _INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 _DEFAULT_EXPERIMENT_HINT = (
     "this run is in the Default experiment; `mlflow run --experiment-name %s` files it by stage"
@@ -115,7 +121,7 @@ def stage_run(
         nested, experiment_id = True, MlflowClient().get_run(parent_run_id).info.experiment_id
     else:
         experiment_id = parent.info.experiment_id if nested and parent else _stage_experiment(stage)
-    all_tags = {"stage": stage, "patient": patient, "git_commit": git_commit(), **tags}
+    all_tags = {STAGE_TAG: stage, PATIENT_TAG: patient, GIT_COMMIT_TAG: git_commit(), **tags}
     with _interrupts_handled():
         active = mlflow.start_run(
             experiment_id=experiment_id,

@@ -10,7 +10,7 @@ from mlflow.entities import RunStatus
 from mlflow.environment_variables import MLFLOW_RUN_ID, MLFLOW_TRACKING_URI
 
 from ecg_platform.tracking.queries import RUNNING, child_runs
-from ecg_platform.tracking.runs import FAILURE_TAG
+from ecg_platform.tracking.schema import FAILURE_TAG
 
 
 def tracking_uri() -> str:

@@ -13,25 +13,27 @@ from typing import Any
 
 import torch
 
-from ecg_platform.config import (
-    TRACKING,
-    DataConfig,
-    ModelConfig,
-    Stage,
-    TrainConfig,
-    resolve_cache_dir,
-)
+from ecg_platform.data.config import DataConfig, resolve_cache_dir
 from ecg_platform.data.dataset import StudyData, load_study
 from ecg_platform.data.loaders import TensorSplit, patient_splits
 from ecg_platform.data.mitdb import resolve_data_dir
+from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.runtime import seed_everything
 from ecg_platform.engine.trainer import FitResult, evaluate, fit
 from ecg_platform.evaluation.plots import confusion_matrix_figure, training_curves_figure
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
+from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.callback import EpochLogger
 from ecg_platform.tracking.models import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import TrackedRun, stage_run
+from ecg_platform.tracking.schema import (
+    DATA_HASH_TAG,
+    REGISTERED_MODEL_TAG,
+    REGISTERED_VERSION_TAG,
+    TRACKING,
+    Stage,
+)
 from ecg_platform.workflows.request import RunOutcome, StageRequest
 
 INPUT_EXAMPLE_ROWS = 5
@@ -59,7 +61,7 @@ def load_request_study(request: StageRequest) -> LoadedStudy:
 
 def stage_tags(request: StageRequest) -> dict[str, str]:
     """Tags of every run of a request, besides `stage`, `patient` and `git_commit`."""
-    return {"data_config_hash": request.data.hash()}
+    return {DATA_HASH_TAG: request.data.hash()}
 
 
 def config_params(data: DataConfig, model: ModelConfig, train: TrainConfig) -> dict[str, Any]:
@@ -110,11 +112,11 @@ def train_and_track(
         {
             "val_loss": result.best_val_loss,
             "val_balanced_accuracy": result.best.val["balanced_accuracy"],
-            "data_config_hash": data.hash(),
+            DATA_HASH_TAG: data.hash(),
         },
     )
     champion = promote_if_better(name, version, result.best_val_loss)
-    run.set_tags({"registered_model": name, "registered_version": version})
+    run.set_tags({REGISTERED_MODEL_TAG: name, REGISTERED_VERSION_TAG: version})
     train_seconds = sum(record.seconds for record in result.history)
     return RunOutcome(
         patient, run.run_id, test, result.best_epoch, name, version, champion, train_seconds

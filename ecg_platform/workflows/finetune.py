@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from ecg_platform.config import TRACKING, DataConfig
+from ecg_platform.data.config import DataConfig
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import load_pretrained
 from ecg_platform.tracking.models import load_state_dict
 from ecg_platform.tracking.registry import ModelSource, resolve_model_source
 from ecg_platform.tracking.runs import TrackedRun
+from ecg_platform.tracking.schema import (
+    PRETRAINED_RUN_TAG,
+    PRETRAINED_URI_TAG,
+    PRETRAINED_VERSION_TAG,
+    TRACKING,
+)
 from ecg_platform.workflows.common import (
     for_each_patient,
     load_request_study,
@@ -47,9 +53,9 @@ def run_finetune(request: StageRequest, pretrained_uri: str, force: bool) -> lis
         source = resolve_pretrained(pretrained_uri, request.data, force)
         weights = load_state_dict(source.uri)
         tags = stage_tags(request) | {
-            "pretrained_uri": source.uri,
-            "pretrained_version": source.version or "",
-            "pretrained_run_id": source.run_id or "",
+            PRETRAINED_URI_TAG: source.uri,
+            PRETRAINED_VERSION_TAG: source.version or "",
+            PRETRAINED_RUN_TAG: source.run_id or "",
         }
         outer.set_tags(tags)
         loaded = load_request_study(request)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ecg_platform.config import TRACKING, GridSpec, PatientHyperparams, PatientMode, TrainConfig
+from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.engine.trainer import fit
 from ecg_platform.errors import EcgPlatformError
@@ -26,15 +26,25 @@ from ecg_platform.tracking.models import load_state_dict
 from ecg_platform.tracking.queries import FINISHED, RunRecord, find_runs, has_params
 from ecg_platform.tracking.registry import ModelSource
 from ecg_platform.tracking.runs import TrackedRun, stage_run
+from ecg_platform.tracking.schema import (
+    GRID_MODE_TAG,
+    GRID_ROLE_TAG,
+    GRID_SETTING_TAG,
+    PATIENT_TAG,
+    PRETRAINED_URI_TAG,
+    PRETRAINED_VERSION_TAG,
+    TRACKING,
+    PatientMode,
+)
 from ecg_platform.tracking.workers import fail_open_children
 from ecg_platform.workflows.common import config_params, load_request_study, new_model, stage_tags
 from ecg_platform.workflows.finetune import resolve_pretrained
-from ecg_platform.workflows.hyperparams import GRID_MODE_TAG, GRID_ROLE_TAG, GridWinner
+from ecg_platform.workflows.hyperparams import GridWinner
 from ecg_platform.workflows.parallel import Workers
 from ecg_platform.workflows.request import StageRequest
+from ecg_platform.workflows.settings import GridSpec, PatientHyperparams
 
 STAGE = "grid-search"
-SETTING_TAG = "grid_setting"
 GRID_FIELDS = tuple(f"train.{name}" for name in ("batch_size", "lr", "weighted_sampling"))
 
 
@@ -65,8 +75,8 @@ class GridPlan:
         """Tags of the grid's runs of `role` (`patients`, `patient` or `setting`)."""
         tags = stage_tags(self.request) | {GRID_ROLE_TAG: role, GRID_MODE_TAG: self.mode}
         if self.pretrained is not None:
-            tags |= {"pretrained_uri": self.pretrained.uri}
-            tags |= {"pretrained_version": self.pretrained.version or ""}
+            tags |= {PRETRAINED_URI_TAG: self.pretrained.uri}
+            tags |= {PRETRAINED_VERSION_TAG: self.pretrained.version or ""}
         return tags
 
 
@@ -131,7 +141,7 @@ def run_setting(job: SettingJob) -> SettingResult:
     train = plan.train_for(setting)
     loaded = load_request_study(replace(plan.request, patients=job.patient))
     label = setting_label(setting)
-    tags = plan.tags("setting") | {SETTING_TAG: label}
+    tags = plan.tags("setting") | {GRID_SETTING_TAG: label}
     name = f"{STAGE}-{job.patient}-{label}"
     with stage_run(STAGE, job.patient, tags, name, parent_run_id=job.parent_run_id) as run:
         run.log_params(plan.params(setting) | {"data.dir": loaded.data_dir, "grid.mode": plan.mode})
@@ -192,7 +202,7 @@ def search_patient(
 ) -> PatientGrid:
     """Every setting for one patient under its grid-search `run` (finished ones reused); the
     winner recorded on `run`. Raises when no setting finished."""
-    previous = find_runs(plan.tags("setting") | {"patient": patient})
+    previous = find_runs(plan.tags("setting") | {PATIENT_TAG: patient})
     reused, jobs = {}, {}
     for setting in grid.settings():
         match = next((r for r in previous if has_params(r, plan.params(setting))), None)

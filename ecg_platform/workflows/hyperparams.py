@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from ecg_platform.config import STUDY_HYPERPARAMS, PatientHyperparams, PatientMode, TrainConfig
+from ecg_platform.engine.config import TrainConfig
 from ecg_platform.tracking.queries import find_runs
+from ecg_platform.tracking.schema import (
+    DATA_HASH_TAG,
+    GRID_MODE_TAG,
+    GRID_ROLE_TAG,
+    GRID_WINNER_PREFIX,
+    HPARAMS_GRID_RUN_TAG,
+    HPARAMS_SOURCE_TAG,
+    PATIENT_TAG,
+    STAGE_TAG,
+    PatientMode,
+)
 from ecg_platform.workflows.request import PatientOverrides, StageRequest
+from ecg_platform.workflows.settings import STUDY_HYPERPARAMS, PatientHyperparams
 
 SOURCE_CLI = "cli"
 SOURCE_GRID = "grid-search"
 SOURCE_STUDY = "study-table"
 SOURCE_DEFAULTS = "defaults"
-SOURCE_TAG = "hparams_source"
-GRID_RUN_TAG = "hparams_grid_run_id"
-GRID_ROLE_TAG = "grid_role"  # "patient": a patient's grid-search parent; "setting": one setting
-GRID_MODE_TAG = "grid_mode"
-WINNER_PREFIX = "grid_winner_"
 
 
 @dataclass(frozen=True)
@@ -31,19 +38,19 @@ class GridWinner:
         """The tags that record it on the parent run."""
         settings = {name: str(value) for name, value in asdict(self.hyperparams).items()}
         settings["run_id"] = self.setting_run_id
-        return {f"{WINNER_PREFIX}{name}": value for name, value in settings.items()}
+        return {f"{GRID_WINNER_PREFIX}{name}": value for name, value in settings.items()}
 
 
 def find_grid_winner(patient: str, data_hash: str, mode: PatientMode) -> GridWinner | None:
     """The latest finished grid search's winner for the patient and data config: of `mode`'s
     grid when there is one, else of the other mode's."""
-    tags = {"stage": "grid-search", GRID_ROLE_TAG: "patient", "patient": patient}
-    runs = find_runs(tags | {"data_config_hash": data_hash})
+    tags = {STAGE_TAG: "grid-search", GRID_ROLE_TAG: "patient", PATIENT_TAG: patient}
+    runs = find_runs(tags | {DATA_HASH_TAG: data_hash})
     chosen = next((run for run in runs if run.tags.get(GRID_MODE_TAG) == mode), None)
     chosen = chosen or (runs[0] if runs else None)
     if chosen is None:
         return None
-    winner = {key.removeprefix(WINNER_PREFIX): value for key, value in chosen.tags.items()}
+    winner = {key.removeprefix(GRID_WINNER_PREFIX): value for key, value in chosen.tags.items()}
     hyperparams = PatientHyperparams(
         batch_size=int(winner["batch_size"]),
         lr=float(winner["lr"]),
@@ -60,9 +67,9 @@ def patient_settings(patient: str, request: StageRequest) -> tuple[TrainConfig, 
         winner = find_grid_winner(patient, request.data.hash(), request.stage)
     hyperparams = winner.hyperparams if winner else None
     train, source = patient_train_config(patient, request.train, request.overrides, hyperparams)
-    tags = {SOURCE_TAG: source}
+    tags = {HPARAMS_SOURCE_TAG: source}
     if winner and SOURCE_GRID in source:
-        tags[GRID_RUN_TAG] = winner.parent_run_id
+        tags[HPARAMS_GRID_RUN_TAG] = winner.parent_run_id
     return train, tags
 
 

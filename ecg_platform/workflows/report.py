@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ecg_platform.config import PATHS, DataConfig, resolve_cache_dir
+from ecg_platform.data.config import DataConfig, resolve_cache_dir
 from ecg_platform.data.dataset import StudyData, load_study
 from ecg_platform.data.mitdb import resolve_data_dir
 from ecg_platform.engine.trainer import EpochRecord
@@ -32,17 +32,27 @@ from ecg_platform.tracking.queries import (
     metric_histories,
 )
 from ecg_platform.tracking.runs import stage_run
+from ecg_platform.tracking.schema import (
+    DATA_HASH_TAG,
+    HPARAMS_SOURCE_TAG,
+    PATIENT_TAG,
+    PRETRAIN_RUN_TAG,
+    PRETRAINED_RUN_TAG,
+    PRETRAINED_VERSION_TAG,
+    STAGE_TAG,
+)
+from ecg_platform.workflows.settings import REPORT_DIR
 
 TEST_METRICS = ("balanced_accuracy", "sensitivity", "specificity", "f1")
 CURVE_METRICS = ("loss", "balanced_accuracy")
 PRETRAINING_FIGURE = "pretraining_curves.png"
 RUNS_FILE = "runs.csv"
 RUN_COLUMNS = {
-    "hparams_source": ("tags", "hparams_source"),
+    "hparams_source": ("tags", HPARAMS_SOURCE_TAG),
     "batch_size": ("params", "train.batch_size"),
     "lr": ("params", "train.lr"),
     "weighted_sampling": ("params", "train.weighted_sampling"),
-    "pretrained_version": ("tags", "pretrained_version"),
+    "pretrained_version": ("tags", PRETRAINED_VERSION_TAG),
 }
 
 
@@ -54,7 +64,7 @@ class ReportRequest:
     data: DataConfig
     patients: str = "all"
     parents: tuple[str, ...] = ()  # compare these runs' nested runs instead of the latest
-    out_dir: Path = PATHS.report_dir
+    out_dir: Path = REPORT_DIR
     cache_dir: str | None = None
     parent_run_id: str | None = None  # nest the `report` run under this running run
 
@@ -98,7 +108,7 @@ def _by_patient(runs: Iterable[RunRecord], patients: list[str]) -> dict[str, Run
     """The newest run of each patient among `runs` (newest first)."""
     chosen: dict[str, RunRecord] = {}
     for run in runs:
-        patient = run.tags.get("patient", "")
+        patient = run.tags.get(PATIENT_TAG, "")
         if patient in patients and patient not in chosen:
             chosen[patient] = run
     return chosen
@@ -107,7 +117,7 @@ def _by_patient(runs: Iterable[RunRecord], patients: list[str]) -> dict[str, Run
 def latest_runs(data: DataConfig, patients: list[str]) -> RunSet:
     """Each patient's latest finished run of each mode under `data`."""
     runs = {
-        mode: _by_patient(find_runs({"stage": mode, "data_config_hash": data.hash()}), patients)
+        mode: _by_patient(find_runs({STAGE_TAG: mode, DATA_HASH_TAG: data.hash()}), patients)
         for mode in MODES
     }
     return RunSet(runs, pretrain_run(runs.get("finetune", {}).values(), data))
@@ -129,13 +139,13 @@ def runs_of_parents(parents: Iterable[str], data: DataConfig, patients: list[str
     found = sorted(_with_descendants(parents), key=lambda run: run.start_time, reverse=True)
     runs = {
         mode: _by_patient(
-            (run for run in found if run.status == FINISHED and run.tags.get("stage") == mode),
+            (run for run in found if run.status == FINISHED and run.tags.get(STAGE_TAG) == mode),
             patients,
         )
         for mode in MODES
     }
     chosen = [run for by_patient in runs.values() for run in by_patient.values()]
-    foreign = {run.tags.get("data_config_hash", "(none)") for run in chosen} - {data.hash()}
+    foreign = {run.tags.get(DATA_HASH_TAG, "(none)") for run in chosen} - {data.hash()}
     if foreign:
         raise EcgPlatformError(
             f"the given runs are of data config(s) {', '.join(sorted(foreign))}, not "
@@ -155,12 +165,12 @@ def runs_by_id(run_ids: Mapping[str, Mapping[str, str]], data: DataConfig) -> Ru
 
 def pretrain_run(finetuned: Iterable[RunRecord], data: DataConfig) -> RunRecord | None:
     """The pretraining run most fine-tuned runs started from; else the latest for `data`."""
-    used = collections.Counter(run.tags.get("pretrained_run_id") for run in finetuned)
+    used = collections.Counter(run.tags.get(PRETRAINED_RUN_TAG) for run in finetuned)
     used.pop(None, None)
     used.pop("", None)
     if used:
         return get_run(used.most_common(1)[0][0])
-    return latest_run({"stage": "pretrain", "data_config_hash": data.hash()})
+    return latest_run({STAGE_TAG: "pretrain", DATA_HASH_TAG: data.hash()})
 
 
 def results_frame(run_set: RunSet, study: StudyData) -> pd.DataFrame:
@@ -254,7 +264,7 @@ def report(request: ReportRequest, run_set: RunSet | None = None) -> ReportOutco
     """Collect the runs (or take `run_set`), write the report and log it to an `ecg-report`
     run (artifacts under `report/`)."""
     data = request.data
-    tags = {"data_config_hash": data.hash()}
+    tags = {DATA_HASH_TAG: data.hash()}
     name = "report"
     with stage_run(name, request.patients, tags, name, parent_run_id=request.parent_run_id) as run:
         data_dir = resolve_data_dir(request.data_dir)
@@ -273,7 +283,7 @@ def report(request: ReportRequest, run_set: RunSet | None = None) -> ReportOutco
             }
         )
         if run_set.pretrain is not None:
-            run.set_tags({"pretrain_run_id": run_set.pretrain.run_id})
+            run.set_tags({PRETRAIN_RUN_TAG: run_set.pretrain.run_id})
         run.log_metrics(comparison_metrics(comparison))
         for path in files:
             run.log_file(path, "report")

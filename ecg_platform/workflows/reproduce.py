@@ -13,23 +13,25 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ecg_platform.config import (
-    FINETUNE_DEFAULTS,
-    PATHS,
-    PATIENT_DEFAULTS,
-    PRETRAIN_DEFAULTS,
-    TRACKING,
-    DataConfig,
-    ModelConfig,
-    Stage,
-    TrainConfig,
-    resolve_cache_dir,
-)
+from ecg_platform.data.config import DataConfig, resolve_cache_dir
 from ecg_platform.data.dataset import load_study
 from ecg_platform.data.mitdb import resolve_data_dir
+from ecg_platform.engine.config import TrainConfig
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.queries import RunRecord, find_runs, has_params
 from ecg_platform.tracking.runs import TrackedRun, stage_run
+from ecg_platform.tracking.schema import (
+    DATA_HASH_TAG,
+    PATIENT_TAG,
+    PRETRAINED_URI_TAG,
+    PRETRAINED_VERSION_TAG,
+    REGISTERED_MODEL_TAG,
+    REGISTERED_VERSION_TAG,
+    STAGE_TAG,
+    TRACKING,
+    Stage,
+)
 from ecg_platform.tracking.workers import fail_open_children
 from ecg_platform.workflows.common import config_params, log_patients_summary, stage_tags
 from ecg_platform.workflows.finetune import run_finetune
@@ -39,6 +41,12 @@ from ecg_platform.workflows.parallel import Workers, announce, cpu_cores, thread
 from ecg_platform.workflows.pretrain import run_pretrain
 from ecg_platform.workflows.report import ReportOutcome, ReportRequest, report, runs_by_id
 from ecg_platform.workflows.request import RunOutcome, StageRequest
+from ecg_platform.workflows.settings import (
+    FINETUNE_DEFAULTS,
+    PATIENT_DEFAULTS,
+    PRETRAIN_DEFAULTS,
+    REPORT_DIR,
+)
 
 PATIENT_STAGES: tuple[Stage, ...] = ("individual", "finetune")
 
@@ -57,7 +65,7 @@ class ReproduceRequest:
     finetune: TrainConfig = FINETUNE_DEFAULTS
     workers: int = field(default_factory=cpu_cores)
     grid_winners: bool = False  # True: a patient's grid-search winner before the study's table
-    out_dir: Path = PATHS.report_dir
+    out_dir: Path = REPORT_DIR
 
     def stage_request(self, stage: Stage, parent_run_id: str | None = None) -> StageRequest:
         """The request of one stage for the study's patients (nested under `parent_run_id`)."""
@@ -126,7 +134,7 @@ def outcome_of_run(run: RunRecord) -> RunOutcome:
     """A finished run, reused, as the outcome it had."""
     metrics = run.metrics
     return RunOutcome(
-        patient=run.tags["patient"],
+        patient=run.tags[PATIENT_TAG],
         run_id=run.run_id,
         test_metrics={
             key.removeprefix("test_"): value
@@ -134,8 +142,8 @@ def outcome_of_run(run: RunRecord) -> RunOutcome:
             if key.startswith("test_")
         },
         best_epoch=int(metrics.get("best_epoch", 0)),
-        model_name=run.tags.get("registered_model", ""),
-        model_version=run.tags.get("registered_version", ""),
+        model_name=run.tags.get(REGISTERED_MODEL_TAG, ""),
+        model_version=run.tags.get(REGISTERED_VERSION_TAG, ""),
         champion=False,
     )
 
@@ -154,7 +162,7 @@ class PretrainedModel:
 
     def tags(self) -> dict[str, str]:
         """The tags finetune runs carry for it."""
-        return {"pretrained_uri": self.uri, "pretrained_version": self.version}
+        return {PRETRAINED_URI_TAG: self.uri, PRETRAINED_VERSION_TAG: self.version}
 
 
 def pretrain_step(
@@ -165,10 +173,10 @@ def pretrain_step(
     stage_request = request.stage_request("pretrain", top.run_id)
     expected = config_params(request.data, request.model, request.pretrain)
     expected["data.patients"] = ",".join(records)
-    for run in find_runs({"stage": "pretrain", **stage_tags(stage_request)}):
-        if has_params(run, expected) and run.tags.get("registered_version"):
+    for run in find_runs({STAGE_TAG: "pretrain", **stage_tags(stage_request)}):
+        if has_params(run, expected) and run.tags.get(REGISTERED_VERSION_TAG):
             announce(f"pretrain: reusing finished run {run.run_id}")
-            model = PretrainedModel(run.run_id, run.tags["registered_version"])
+            model = PretrainedModel(run.run_id, run.tags[REGISTERED_VERSION_TAG])
             return model, StageTime("pretrain", time.perf_counter() - started, reused=1)
     announce(f"pretrain: {len(records)} patients pooled, {request.pretrain.epochs} epochs")
     (outcome,) = run_pretrain(stage_request)
@@ -200,7 +208,7 @@ def patient_step(
     parent_request = request.stage_request(stage)
     extra_tags = pretrained.tags() if pretrained else {}
     tags = stage_tags(parent_request) | extra_tags
-    previous = find_runs({"stage": stage, **tags})
+    previous = find_runs({STAGE_TAG: stage, **tags})
     with stage_run(
         stage, request.patients, tags, f"{stage}-{request.patients}", nested=True
     ) as run:
@@ -210,7 +218,7 @@ def patient_step(
             train, _ = patient_settings(patient, patient_request)
             expected = config_params(request.data, request.model, train)
             match = next(
-                (r for r in previous if r.tags["patient"] == patient and has_params(r, expected)),
+                (r for r in previous if r.tags[PATIENT_TAG] == patient and has_params(r, expected)),
                 None,
             )
             if match is not None:
@@ -287,7 +295,7 @@ def reproduce(request: ReproduceRequest) -> ReproduceOutcome:
     """Pretrain, train every patient from scratch, fine-tune every patient, report."""
     begun = time.perf_counter()
     times: list[StageTime] = []
-    tags = {"data_config_hash": request.data.hash()}
+    tags = {DATA_HASH_TAG: request.data.hash()}
     with stage_run("reproduce", request.patients, tags, run_name="reproduce") as top:
         top.log_params(
             config_params(request.data, request.model, request.patient)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ecg_platform.config import DataConfig, ModelConfig, Stage, TrainConfig
+from ecg_platform.data.config import DataConfig
+from ecg_platform.engine.config import TrainConfig
+from ecg_platform.models.config import ModelConfig
+from ecg_platform.tracking.schema import Stage
 
 
 @dataclass(frozen=True)

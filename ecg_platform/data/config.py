@@ -1,0 +1,86 @@
+"""The data protocol: the `paper` preset's typed config, where data and caches live.
+
+docs/protocol.md describes every field. The config's hash keys the cache and every run, so a
+change here is a new protocol, never a silent edit of an old one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecg_platform.errors import EcgPlatformError
+
+DEFAULT_SEED = 42
+ABNORMAL_SYMBOLS = ("L", "R", "V", "A", "a", "j", "S", "F", "E", "e", "r", "!", "f", "/")
+NORMAL_SYMBOLS = ("N",)
+DATA_DIR_ENV = "ECG_DATA_DIR"
+CACHE_DIR_ENV = "ECG_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The preprocessing protocol (docs/protocol.md); its hash keys caches and runs."""
+
+    preset: str = "paper"
+    channel: int = 0
+    window_length: int = 360
+    resample_length: int = 128
+    filter_low_hz: float = 0.4
+    filter_high_hz: float = 30.0
+    filter_order: int = 3
+    abnormal_symbols: tuple[str, ...] = ABNORMAL_SYMBOLS
+    normal_symbols: tuple[str, ...] = NORMAL_SYMBOLS
+    min_abnormal_share: float = 0.009
+    test_fraction: float = 0.2
+    val_fraction: float = 0.2
+    split_seed: int = DEFAULT_SEED
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable view (tuples become lists)."""
+        fields = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+
+    def hash(self) -> str:
+        """Short stable hash of every field; equal configs give equal hashes."""
+        payload = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(payload).hexdigest()[:12]
+
+
+PRESETS: dict[str, DataConfig] = {"paper": DataConfig()}
+
+
+def data_config(preset: str = "paper", seed: int | None = None) -> DataConfig:
+    """The data config of a named preset (with another split seed if given), or a clear error
+    listing the known ones."""
+    try:
+        config = PRESETS[preset]
+    except KeyError:
+        known = ", ".join(sorted(PRESETS))
+        raise EcgPlatformError(f"unknown preset {preset!r}; known presets: {known}") from None
+    return config if seed is None else dataclasses.replace(config, split_seed=seed)
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Where data and caches live: option, else environment variable, else these defaults."""
+
+    data_dir_candidates: tuple[Path, ...] = field(
+        default=(Path("data/mitdb"), Path("../shared/data/mitdb"))
+    )
+    cache_dir: Path = Path(".cache")
+
+
+DATA_PATHS = DataPaths()
+
+
+def resolve_cache_dir(option: str | os.PathLike[str] | None = None) -> Path:
+    """`--cache-dir`, else `ECG_CACHE_DIR`, else `.cache/`."""
+    if option:
+        return Path(option)
+    return Path(os.environ.get(CACHE_DIR_ENV) or DATA_PATHS.cache_dir)

@@ -1,0 +1,62 @@
+"""Every MLflow name the platform writes: experiments, registered models, tags and their keys.
+
+One place, so that a tag written by one stage and searched for by another can never drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Stage = Literal["pretrain", "individual", "finetune", "grid-search", "report", "reproduce"]
+PatientMode = Literal["individual", "finetune"]
+
+STAGE_TAG = "stage"
+PATIENT_TAG = "patient"
+GIT_COMMIT_TAG = "git_commit"
+DATA_HASH_TAG = "data_config_hash"
+FAILURE_TAG = "failure_reason"
+REGISTERED_MODEL_TAG = "registered_model"
+REGISTERED_VERSION_TAG = "registered_version"
+PRETRAINED_URI_TAG = "pretrained_uri"
+PRETRAINED_VERSION_TAG = "pretrained_version"
+PRETRAINED_RUN_TAG = "pretrained_run_id"
+PRETRAIN_RUN_TAG = "pretrain_run_id"  # a report's: the pretraining its fine-tuned runs used
+HPARAMS_SOURCE_TAG = "hparams_source"
+HPARAMS_GRID_RUN_TAG = "hparams_grid_run_id"
+GRID_ROLE_TAG = "grid_role"  # "patient": a patient's grid-search parent; "setting": one setting
+GRID_MODE_TAG = "grid_mode"
+GRID_SETTING_TAG = "grid_setting"
+GRID_WINNER_PREFIX = "grid_winner_"
+SELECTION_METRIC = "val_loss"  # registry versions carry it; the champion has the lowest
+
+
+@dataclass(frozen=True)
+class TrackingNames:
+    """MLflow naming: one experiment per stage, one registered model per stage (and patient)."""
+
+    experiment_prefix: str = "ecg-"
+    pretrained_model: str = "ecg-pretrained"
+    patient_model_prefixes: tuple[tuple[str, str], ...] = (
+        ("individual", "ecg-individual-"),
+        ("finetune", "ecg-finetuned-"),
+    )
+    champion_alias: str = "champion"
+
+    def experiment(self, stage: Stage) -> str:
+        """The experiment of a stage, e.g. `ecg-pretrain`."""
+        return f"{self.experiment_prefix}{stage}"
+
+    def registered_model(self, stage: Stage, patient: str | None = None) -> str:
+        """`ecg-pretrained`, or the per-patient name, e.g. `ecg-finetuned-105`."""
+        if stage == "pretrain":
+            return self.pretrained_model
+        return f"{dict(self.patient_model_prefixes)[stage]}{patient}"
+
+    @property
+    def default_pretrained_uri(self) -> str:
+        """What finetune starts from unless told otherwise."""
+        return f"models:/{self.pretrained_model}@{self.champion_alias}"
+
+
+TRACKING = TrackingNames()

@@ -1,0 +1,61 @@
+"""The workflows' own settings: each stage's training defaults, the study's per-patient table
+and the grid (data in study.toml), and where reports go."""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ecg_platform.engine.config import TrainConfig
+from ecg_platform.tracking.schema import Stage
+
+REPORT_DIR = Path("outputs/report")
+PRETRAIN_DEFAULTS = TrainConfig(batch_size=32, weighted_sampling=True, early_stopping=False)
+PATIENT_DEFAULTS = TrainConfig(early_stopping=True)
+FINETUNE_DEFAULTS = PATIENT_DEFAULTS.replace(encoder_lr_scale=0.0)  # the study: frozen encoder
+
+
+@dataclass(frozen=True)
+class PatientHyperparams:
+    """The per-patient settings that the grid search chooses."""
+
+    batch_size: int
+    lr: float
+    weighted_sampling: bool
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """The grid-search space: each combination is one run per patient."""
+
+    batch_sizes: tuple[int, ...]
+    lrs: tuple[float, ...]
+    weighted_sampling: tuple[bool, ...]
+
+    def settings(self) -> list[PatientHyperparams]:
+        """Every combination, in a fixed order (batch size, then lr, then sampling)."""
+        axes = (self.batch_sizes, self.lrs, self.weighted_sampling)
+        return [PatientHyperparams(*values) for values in itertools.product(*axes)]
+
+
+def stage_defaults(stage: Stage) -> TrainConfig:
+    """The training defaults of a stage (the grid search's are those of its mode)."""
+    return {"pretrain": PRETRAIN_DEFAULTS, "finetune": FINETUNE_DEFAULTS}.get(
+        stage, PATIENT_DEFAULTS
+    )
+
+
+def _study_file() -> dict:
+    return tomllib.loads(resources.files(__package__).joinpath("study.toml").read_text())
+
+
+_STUDY = _study_file()
+STUDY_HYPERPARAMS: dict[str, PatientHyperparams] = {
+    patient: PatientHyperparams(row["batch_size"], row["lr"], row["weighted_sampling"])
+    for row in _STUDY["table"]
+    for patient in row["patients"].split()
+}
+STUDY_GRID = GridSpec(**{name: tuple(values) for name, values in _STUDY["grid"].items()})
