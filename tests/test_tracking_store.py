@@ -1,0 +1,71 @@
+"""The tracking store's check at the edge: one line within seconds, and a safe first migration."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from ecg_platform.errors import EcgPlatformError
+from ecg_platform.tracking.store import prepare_store
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIRST_USE = """
+import sys
+import mlflow
+from ecg_platform.tracking.store import prepare_store
+uri = prepare_store(sys.argv[1])
+mlflow.set_tracking_uri(uri)
+mlflow.set_experiment(f"experiment-{sys.argv[2]}")
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_six_processes_first_using_a_new_sqlite_store_all_succeed(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/fresh.db"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", FIRST_USE, uri, str(index)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for index in range(6)
+    ]
+    outputs = [process.communicate(timeout=180)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 6, outputs
+    names = {experiment.name for experiment in MlflowClient(uri).search_experiments()}
+    assert {f"experiment-{index}" for index in range(6)} <= names
+
+
+def test_an_unknown_scheme_is_one_line() -> None:
+    with pytest.raises(EcgPlatformError, match="unsupported tracking URI 'foo://bar'"):
+        prepare_store("foo://bar")
+
+
+def test_a_port_without_a_server_fails_within_seconds() -> None:
+    uri = f"http://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    with pytest.raises(EcgPlatformError, match=f"no tracking server answers at {uri}"):
+        prepare_store(uri)
+    assert time.monotonic() - started < 10
+
+
+def test_a_working_directory_where_nothing_can_be_written_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """/proc refuses new files even to root, like a read-only mount."""
+    monkeypatch.chdir("/proc")
+    with pytest.raises(EcgPlatformError, match="cannot write to the working directory"):
+        prepare_store("sqlite:///mlflow.db")
