@@ -135,18 +135,3 @@ def test_data_dir_option_then_environment_then_defaults(
     assert resolve_data_dir() == Path("../shared/data/mitdb")
     (repo_like / "data" / "mitdb").symlink_to(shared_data_dir)
     assert resolve_data_dir() == Path("data/mitdb")
-
-
-def test_no_data_anywhere_says_where_it_looked_and_how_to_get_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(EcgPlatformError) as error:
-        resolve_data_dir()
-    message = str(error.value)
-    assert "\n" not in message
-    assert DATA_DIR_ENV in message and "--data-dir" in message
-    assert "ecg-platform data download" in message
-    assert str(tmp_path / "data" / "mitdb") in message
-    assert str((tmp_path / ".." / "shared" / "data" / "mitdb").resolve()) in message

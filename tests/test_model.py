@@ -18,7 +18,7 @@ from ecg_platform.models.config import ModelConfig
 
 
 def reference_logits(model: CNN1D, x: torch.Tensor) -> torch.Tensor:
-    """DESIGN.md section 2 written plainly with (n, C, L) Conv1d/MaxPool1d calls."""
+    """docs/model.md's layer table written plainly with (n, C, L) Conv1d/MaxPool1d calls."""
     config = model.config
     h = F.relu(F.conv1d(x, model.encoder.stem.weight))
     for block in model.encoder.blocks:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ecg_platform.data import kaggle
 from ecg_platform.data.config import DATA_DIR_ENV, DATA_PATHS
+from ecg_platform.data.download import download_mitdb
 from ecg_platform.errors import EcgPlatformError
 
 HOW_TO_GET_DATA = "get it with `ecg-platform data download` or pass --data-dir DIR"
@@ -59,7 +60,8 @@ def list_records(data_dir: Path) -> list[str]:
 
 
 def resolve_data_dir(option: str | os.PathLike[str] | None = None) -> Path:
-    """`--data-dir`, else `ECG_DATA_DIR`, else the first default candidate holding records."""
+    """`--data-dir`, else `ECG_DATA_DIR`, else the first default candidate holding records;
+    with none anywhere, the database is fetched into the first one (a fresh clone just runs)."""
     explicit = option or os.environ.get(DATA_DIR_ENV)
     if explicit:
         data_dir = Path(explicit)
@@ -68,11 +70,14 @@ def resolve_data_dir(option: str | os.PathLike[str] | None = None) -> Path:
     for candidate in DATA_PATHS.data_dir_candidates:
         if candidate.is_dir() and _find_records(candidate):
             return candidate
-    looked = ", ".join(str(path.resolve()) for path in DATA_PATHS.data_dir_candidates)
-    raise EcgPlatformError(
-        f"no MIT-BIH data found: no --data-dir given, {DATA_DIR_ENV} not set, and no records in "
-        f"{looked}; {HOW_TO_GET_DATA}"
-    )
+    looked = " or ".join(str(path.resolve()) for path in DATA_PATHS.data_dir_candidates)
+    try:
+        return download_mitdb(DATA_PATHS.data_dir_candidates[0])
+    except EcgPlatformError as exc:
+        raise EcgPlatformError(
+            f"no MIT-BIH records in {looked} (no --data-dir, {DATA_DIR_ENV} not set) and "
+            f"fetching them failed: {exc}"
+        ) from exc
 
 
 def check_record(data_dir: Path, record: str) -> None:

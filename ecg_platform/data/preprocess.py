@@ -1,4 +1,4 @@
-"""Steps 2-6 of the study protocol (DESIGN.md section 1): one record to labelled windows."""
+"""Steps 2-6 of the study protocol (docs/protocol.md): one record to labelled windows."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The study's residual 1D CNN (DESIGN.md section 2): encoder, head, freezing, pretrained loading.
+"""The study's residual 1D CNN (docs/model.md): encoder, head, freezing, pretrained loading.
 
 Convention: `CNN1D.forward` returns the probability of "abnormal", shape (n,); `CNN1D.logits`
 returns the matching logits, which the trainer feeds to `binary_cross_entropy_with_logits`.
