@@ -202,6 +202,10 @@ def test_arm_summary_means_and_intervals_over_repeats() -> None:
     assert single["se"] == pytest.approx(75.0) and all(math.isnan(x) for x in single["se_ci"])
     with pytest.raises(KeyError, match="no confusion matrix for records b"):
         arm_summary([{"a": a}], AAMI_CLASSES, sets)
+    averaged = arm_summary([{"a": a, "b": b}], AAMI_CLASSES, sets, aggregate="average")
+    assert averaged["all"]["VEB"]["se"] == pytest.approx(100 * (8 / 10 + 1 / 2) / 2)
+    with pytest.raises(ValueError, match="aggregate must be one of"):
+        arm_summary([{"a": a, "b": b}], AAMI_CLASSES, sets, aggregate="median")
 
 
 def test_record_table_per_record_means() -> None:

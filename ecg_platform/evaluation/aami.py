@@ -144,6 +144,8 @@ def arm_summary(
     """One arm's aami.json entry: per record set, VEB and SVEB acc/se/spe/ppv/f1 in percent,
     the mean over repeats, each with a `<metric>_ci` [low, high] 95% t interval (NaN bounds
     with one repeat). `repeats` holds one {record: confusion matrix} mapping per repeat."""
+    if aggregate not in _AGGREGATES:
+        raise ValueError(f"aggregate must be one of {sorted(_AGGREGATES)}, got {aggregate!r}")
     statistic = _AGGREGATES[aggregate]
     if not repeats:
         raise ValueError("arm_summary needs at least one repeat")
