@@ -305,7 +305,9 @@ def test_side_by_side_table() -> None:
     ours = lines[2].split(" | ")
     assert ours[0] == "| generic" and ours[2] == "80.0 (80.0-80.0)"
     kiranyaz = next(line for line in lines if line.startswith("| Kiranyaz"))
-    assert "95 *" in kiranyaz and "92.2 (d) *" in kiranyaz and "98.6 * !" in kiranyaz
+    assert "| 95.0 * |" in kiranyaz and "92.2 (d) *" in kiranyaz and "98.6 * !" in kiranyaz
     niu = next(line for line in lines if line.startswith("| Niu"))
     assert "| 89.7 |" in niu  # checked against the abstract: no marker
+    malik = next(line for line in lines if line.startswith("| Malik"))
+    assert "| 99.04 |" in malik and "| 98.0 |" in malik
     assert len(lines) == 2 + 1 + len(PUBLISHED) + 2

@@ -158,7 +158,8 @@ def _published(result: PublishedResult, task: str, metric: str) -> str:
     figures = result.figures.get(task, {})
     keys = [f"{task}.{metric}"]
     if metric in figures:
-        text = f"{figures[metric]:g}"
+        value = figures[metric]
+        text = f"{value:.1f}" if round(value, 1) == value else f"{value:g}"  # as published
     elif metric == "f1" and {"se", "ppv"} <= figures.keys():
         text = f"{f1_from(figures['se'], figures['ppv']):.1f} (d)"
         keys = [f"{task}.se", f"{task}.ppv"]
