@@ -140,6 +140,12 @@ def test_per_class_metrics_against_scikit_learn() -> None:
     assert macro_f1(counts) == pytest.approx(sklearn_macro)
 
 
+def test_confusion_refuses_indices_it_would_drop() -> None:
+    assert confusion([0, 2, 2], [0, 1, 2], 3).tolist() == [[1, 0, 0], [0, 0, 0], [0, 1, 1]]
+    with pytest.raises(ValueError, match=r"y_pred holds class indices outside 0..2: \[5\]"):
+        confusion([0, 1], [0, 5], 3)
+
+
 def test_empty_classes_are_nan_not_zero() -> None:
     counts = matrix(Nn=50, Vv=5, Vn=1)  # no S, F or Q beats, none predicted
     got = per_class_metrics(counts, AAMI_CLASSES)

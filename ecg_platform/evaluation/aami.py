@@ -67,8 +67,15 @@ class Counts:
 
 
 def confusion(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> np.ndarray:
-    """The K x K matrix of class indices 0..K-1, absent classes included as zero rows."""
-    return confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
+    """The K x K matrix of class indices 0..K-1, absent classes included as zero rows.
+
+    An index outside 0..K-1 is refused: scikit-learn would silently drop that beat."""
+    labels = np.arange(n_classes)
+    for name, values in (("y_true", y_true), ("y_pred", y_pred)):
+        outside = np.setdiff1d(np.asarray(values), labels)
+        if outside.size:
+            raise ValueError(f"{name} holds class indices outside 0..{n_classes - 1}: {outside}")
+    return confusion_matrix(y_true, y_pred, labels=labels)
 
 
 def per_class_metrics(matrix: np.ndarray, class_names: Sequence[str]) -> MetricsByName:
