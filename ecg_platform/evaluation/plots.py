@@ -65,3 +65,37 @@ def confusion_matrix_figure(tn: int, fp: int, fn: int, tp: int, title: str = "")
         title=title,
     )
     return figure
+
+
+def confusion_matrix_figure_k(
+    counts: np.ndarray, class_names: Sequence[str], title: str = ""
+) -> Figure:
+    """A K x K matrix (rows: true class, columns: predicted) with counts, shaded by row share.
+
+    Shares rather than counts colour the cells so that rare classes (S, F, Q) stay readable
+    next to thousands of N beats; a class without true beats is a white row of zeros."""
+    counts = np.asarray(counts)
+    size = len(class_names)
+    if counts.shape != (size, size):
+        raise ValueError(f"expected a {size}x{size} matrix, got shape {counts.shape}")
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    figure = _figure(1.1 * size + 2.5, 1.1 * size + 1.5)
+    axes = figure.subplots()
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=axes, label="share of the true class")
+    for row in range(size):
+        for column in range(size):
+            colour = "white" if shares[row, column] > 0.5 else "black"
+            axes.text(column, row, str(counts[row, column]), ha="center", va="center", color=colour)
+    ticks = list(range(size))
+    axes.set(
+        xticks=ticks,
+        yticks=ticks,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        xlabel="predicted",
+        ylabel="true",
+        title=title,
+    )
+    return figure
