@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -223,3 +225,12 @@ def test_the_source_digest_follows_content_not_timestamps(
     with (copy / "119.hea").open("a") as header:
         header.write("# a comment\n")
     assert cache.files_digest(sorted(copy.iterdir())) != cache.files_digest(files)
+
+
+def test_cache_entries_respect_the_umask(tmp_path: Path) -> None:
+    """mkstemp creates 0600 files: a shared cache would be unreadable to colleagues."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path = tmp_path / "entry.npz"
+    cache.write_entry(path, "key", {"x": np.zeros(3)})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

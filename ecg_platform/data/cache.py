@@ -18,6 +18,8 @@ import numpy as np
 from ecg_platform.errors import EcgPlatformError
 
 KEY_FIELD = "cache_key"
+_UMASK = os.umask(0)  # read once (at import, before any loader thread): setting it is the only way
+os.umask(_UMASK)
 
 
 def files_digest(paths: Sequence[Path]) -> str:
@@ -47,7 +49,10 @@ def write_entry(path: Path, key: str, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write an uncompressed `.npz` atomically: a temporary file beside it, then `os.replace`."""
+    """Write an uncompressed `.npz` atomically: a temporary file beside it, then `os.replace`.
+
+    The file gets the modes the umask gives a new file (mkstemp's own 0600 would make a shared
+    cache or an export unreadable to colleagues)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(
@@ -58,6 +63,7 @@ def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **arrays)
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
