@@ -95,7 +95,7 @@ def main() -> None:
             "draw + log two figures": lambda: common.log_figures(run, result, test, "bench"),
             "log_model (pt2 export, warm)": lambda: log_model(model, example),
             "register version + champion rule": lambda: promote_if_better(
-                "ecg-bench", register_model(model_uri, "ecg-bench", {"val_loss": 0.5}), 0.5
+                "ecg-bench", register_model(model_uri, "ecg-bench", {"val_loss": 0.5})
             ),
         }
         for name, action in timed.items():

@@ -84,7 +84,7 @@ def test_pickle_model_registered_as_champion_is_refused_on_a_plain_finetune(
         mlflow.log_artifacts(str(model), "model")
         uri = f"runs:/{mlflow.active_run().info.run_id}/model"
     version = register_model(uri, TRACKING.pretrained_model, {"data_config_hash": data_hash})
-    promote_if_better(TRACKING.pretrained_model, version, 0.1)
+    promote_if_better(TRACKING.pretrained_model, version)
     args = ["finetune", "--data-dir", str(excerpt_dir), "--patient", "233", "--epochs", "1"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1

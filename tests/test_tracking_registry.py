@@ -73,7 +73,7 @@ def test_registered_model_predicts_through_pyfunc_like_the_network(
     mlflow_store: str, windows: np.ndarray
 ) -> None:
     version, net = _logged_version("ecg-tiny", 0.4, windows)
-    promote_if_better("ecg-tiny", version, 0.4)
+    promote_if_better("ecg-tiny", version)
     served = mlflow.pyfunc.load_model("models:/ecg-tiny@champion", model_config=PYFUNC_CONFIG)
     with torch.no_grad():
         expected = net(torch.from_numpy(windows)).numpy()
@@ -87,12 +87,12 @@ def test_champion_moves_only_to_a_lower_validation_loss(
     mlflow_store: str, windows: np.ndarray
 ) -> None:
     first, _ = _logged_version("ecg-tiny", 0.5, windows)
-    assert promote_if_better("ecg-tiny", first, 0.5)
+    assert promote_if_better("ecg-tiny", first)
     worse, _ = _logged_version("ecg-tiny", 0.7, windows)
-    assert not promote_if_better("ecg-tiny", worse, 0.7)
+    assert not promote_if_better("ecg-tiny", worse)
     assert champion_version("ecg-tiny") == first
     better, _ = _logged_version("ecg-tiny", 0.3, windows)
-    assert promote_if_better("ecg-tiny", better, 0.3)
+    assert promote_if_better("ecg-tiny", better)
     assert champion_version("ecg-tiny") == better
 
 
@@ -102,7 +102,7 @@ def test_model_uris_resolve_to_exact_versions_runs_or_nothing(
     assert resolve_model_source("models:/ecg-tiny@champion") is None
     version, _ = _logged_version("ecg-tiny", 0.5, windows)
     assert resolve_model_source("models:/ecg-tiny@champion") is None
-    promote_if_better("ecg-tiny", version, 0.5)
+    promote_if_better("ecg-tiny", version)
     source = resolve_model_source("models:/ecg-tiny@champion")
     assert source is not None
     assert (source.uri, source.version, source.data_config_hash) == (

@@ -95,7 +95,7 @@ def _register_pretrained(data_config_hash: str) -> str:
         uri = log_model(CNN1D(), np.zeros((2, 1, 128), dtype=np.float32))
     tags = {"val_loss": 0.5, "data_config_hash": data_config_hash}
     version = register_model(uri, TRACKING.pretrained_model, tags)
-    promote_if_better(TRACKING.pretrained_model, version, 0.5)
+    promote_if_better(TRACKING.pretrained_model, version)
     return version
 
 

@@ -40,15 +40,28 @@ def register_model(model_uri: str, name: str, tags: dict[str, str | float]) -> s
     return str(mlflow.register_model(model_uri, name, tags=string_tags).version)
 
 
-def promote_if_better(name: str, version: str, val_loss: float) -> bool:
-    """Point `champion` at `version` if its validation loss beats the current champion's."""
+def promote_if_better(name: str, version: str) -> bool:
+    """Point `champion` at the version of lowest validation loss (its `val_loss` tag, so at
+    `version` when it beats the current champion's); True when `version` is the champion now.
+
+    Safe under concurrency without a lock: after every move the versions are read again, so a
+    process that overwrote a better champion with a stale choice puts the better one back.
+    """
     client = MlflowClient()
-    champion = _version_by_alias(client, name, TRACKING.champion_alias)
-    best = math.inf if champion is None else float(champion.tags.get(SELECTION_METRIC, math.inf))
-    if val_loss < best:
-        client.set_registered_model_alias(name, TRACKING.champion_alias, version)
-        return True
-    return False
+    while True:
+        champion = _version_by_alias(client, name, TRACKING.champion_alias)
+        best = min(
+            client.search_model_versions(f"name = '{name}'"),
+            key=lambda found: (_selection_value(found), int(found.version)),
+        )
+        if champion is not None and _selection_value(champion) <= _selection_value(best):
+            return str(champion.version) == version
+        client.set_registered_model_alias(name, TRACKING.champion_alias, str(best.version))
+
+
+def _selection_value(found: ModelVersion) -> float:
+    """A version's validation loss (its tag); a version without one never wins."""
+    return float(found.tags.get(SELECTION_METRIC, math.inf))
 
 
 def champion_version(name: str) -> str | None:

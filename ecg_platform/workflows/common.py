@@ -115,7 +115,7 @@ def train_and_track(
             DATA_HASH_TAG: data.hash(),
         },
     )
-    champion = promote_if_better(name, version, result.best_val_loss)
+    champion = promote_if_better(name, version)
     run.set_tags({REGISTERED_MODEL_TAG: name, REGISTERED_VERSION_TAG: version})
     train_seconds = sum(record.seconds for record in result.history)
     return RunOutcome(

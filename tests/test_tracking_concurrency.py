@@ -1,0 +1,112 @@
+"""Eight training processes logging at once: nothing lost on a PostgreSQL-backed `mlflow server`
+(a real PostgreSQL cluster and server on 127.0.0.1) nor on an embedded SQLite store."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from ecg_platform.tracking.schema import TRACKING
+from ecg_platform.tracking.server import ServerConfig, postgres, tracking_server
+
+PROCESSES = 8
+EPOCHS = 30
+MODEL = "ecg-concurrency"
+# One training process as the stages log: per-epoch metrics, a pt2 model, a registry version
+# and the champion rule. Validation loss 1 / (index + 1): process 7 must end as the champion.
+TRAINING_PROCESS = """
+import sys
+import mlflow
+import numpy as np
+from ecg_platform.models.cnn1d import CNN1D
+from ecg_platform.models.config import ModelConfig
+from ecg_platform.tracking.models import log_model
+from ecg_platform.tracking.registry import promote_if_better, register_model
+from ecg_platform.tracking.runs import stage_run
+from ecg_platform.tracking.store import prepare_store
+
+uri, index = sys.argv[1], int(sys.argv[2])
+mlflow.set_tracking_uri(prepare_store(uri))
+val_loss = 1.0 / (index + 1)
+with stage_run("pretrain", f"p{index}", {}) as run:
+    for epoch in range(1, EPOCHS + 1):
+        run.log_metrics({"val_loss": val_loss + 1.0 / epoch, "train_loss": 2.0 / epoch}, epoch)
+    model = CNN1D(ModelConfig(num_blocks=1, block_channels=4, hidden_units=8))
+    model_uri = log_model(model, np.zeros((2, 1, 128), dtype=np.float32))
+version = register_model(model_uri, MODEL, {"val_loss": val_loss})
+promote_if_better(MODEL, version)
+""".replace("EPOCHS", str(EPOCHS)).replace("MODEL", repr(MODEL))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL cluster and an `mlflow server` on it, both on 127.0.0.1; yields the URL.
+    (Its folder is world-traversable: as root the cluster runs as the postgres user.)"""
+    root = Path(tempfile.mkdtemp(prefix="ecg-team-server-"))
+    root.chmod(0o755)
+    config = ServerConfig(root=root, port=_free_port(), db_port=_free_port())
+    try:
+        with postgres(config) as backend, tracking_server(config, backend):
+            yield config.url
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _train_at_once(uri: str, cwd: Path) -> None:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", TRAINING_PROCESS, uri, str(index)],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for index in range(PROCESSES)
+    ]
+    outputs = [process.communicate(timeout=400)[0] for process in processes]
+    failed = [out for process, out in zip(processes, outputs, strict=True) if process.returncode]
+    assert not failed, failed[0][-3000:]
+
+
+def _check_nothing_lost(uri: str) -> None:
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(TRACKING.experiment("pretrain"))
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == PROCESSES
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    for run in runs:
+        for metric in ("val_loss", "train_loss"):
+            steps = [point.step for point in client.get_metric_history(run.info.run_id, metric)]
+            assert sorted(steps) == list(range(1, EPOCHS + 1))
+    versions = client.search_model_versions(f"name = '{MODEL}'")
+    assert len(versions) == PROCESSES
+    assert {version.run_id for version in versions} == {run.info.run_id for run in runs}
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    assert float(champion.tags["val_loss"]) == 1.0 / PROCESSES
+
+
+def test_eight_processes_on_a_postgresql_server_lose_nothing(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    _train_at_once(postgres_server, tmp_path)
+    _check_nothing_lost(postgres_server)
+
+
+def test_eight_processes_on_a_new_sqlite_store_lose_nothing(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    _train_at_once(uri, tmp_path)
+    _check_nothing_lost(uri)
