@@ -12,7 +12,7 @@ import pytest
 from mlflow.projects import _project_spec
 
 from ecg_platform.cli import cli
-from ecg_platform.cli.requests import (
+from ecg_platform.cli.resolve import (
     grid_spec,
     report_request,
     reproduce_request,

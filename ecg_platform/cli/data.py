@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ecg_platform.cli.options import data_source_options
-from ecg_platform.cli.requests import data_source
+from ecg_platform.cli.resolve import data_source
 from ecg_platform.cli.types import Patients
 from ecg_platform.data.config import DATA_PATHS
 from ecg_platform.data.download import DEFAULT_TIMEOUT_S

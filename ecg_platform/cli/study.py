@@ -13,7 +13,7 @@ from ecg_platform.cli.options import (
     field_option,
     study_options,
 )
-from ecg_platform.cli.requests import report_request, reproduce_request
+from ecg_platform.cli.resolve import report_request, reproduce_request
 from ecg_platform.cli.types import POSITIVE_INT
 from ecg_platform.workflows.settings import stage_defaults
 

@@ -8,7 +8,7 @@ from typing import Any, get_args
 import click
 
 from ecg_platform.cli.options import WORKERS_OPTION, pretrained_options, training_options
-from ecg_platform.cli.requests import grid_spec, stage_request, worker_count
+from ecg_platform.cli.resolve import grid_spec, stage_request, worker_count
 from ecg_platform.cli.types import POSITIVE_FLOAT, POSITIVE_INT, CommaList, listed
 from ecg_platform.tracking.schema import PatientMode
 from ecg_platform.workflows.request import RunOutcome
