@@ -17,10 +17,10 @@ from dataclasses import replace
 
 import mlflow
 
-from ecg_platform.data.config import data_config, resolve_cache_dir
-from ecg_platform.data.dataset import load_study
+from ecg_platform.data.config import data_config
 from ecg_platform.data.loaders import patient_splits
-from ecg_platform.data.mitdb import resolve_data_dir
+from ecg_platform.data.patients import PatientSelection
+from ecg_platform.data.source import DataSource
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.engine.trainer import evaluate, fit
 from ecg_platform.tracking.callback import EpochLogger
@@ -29,7 +29,7 @@ from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.workflows import common
 from ecg_platform.workflows.hyperparams import patient_train_config
-from ecg_platform.workflows.request import PatientOverrides, StageRequest
+from ecg_platform.workflows.request import PER_PATIENT_FIELDS, StageRequest
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS
 
 
@@ -57,13 +57,13 @@ def main() -> None:
     args = parser.parse_args()
 
     data = data_config("paper")
-    study = load_study(
-        resolve_data_dir(args.data_dir), data, [args.patient], resolve_cache_dir(), False
-    )
+    source = DataSource.resolve(data, args.data_dir)
+    study = source.load([args.patient], progress=False)
     base = replace(PATIENT_DEFAULTS, epochs=args.epochs, early_stopping=False)
-    train, _ = patient_train_config(args.patient, base, PatientOverrides())
+    train, _ = patient_train_config(args.patient, base, PER_PATIENT_FIELDS)
     splits = patient_splits([study.patients[args.patient]], resolve_device(train.device))
-    request = StageRequest("individual", args.data_dir, data, args.patient, train=train)
+    patients = PatientSelection((args.patient,))
+    request = StageRequest("individual", source, patients, train=train)
     os.chdir(tempfile.mkdtemp(prefix="bench-tracking-"))
     mlflow.set_tracking_uri(args.tracking_uri or "sqlite:///mlflow.db")
 

@@ -23,6 +23,7 @@ from ecg_platform.data.dataset import (
     passes_selection,
     split_windows,
 )
+from ecg_platform.data.patients import PatientSelection
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.workflows.settings import STUDY_HYPERPARAMS
 
@@ -119,17 +120,23 @@ def test_patient_parts_and_counts() -> None:
         ("all", ["119", "208", "233"]),
         ("208", ["208"]),
         ("233, 119", ["233", "119"]),
-        (["119", "208"], ["119", "208"]),
+        ("119,,208,119", ["119", "208"]),
     ],
 )
-def test_select_patients(excerpt_study: StudyData, spec, expected: list[str]) -> None:
-    assert excerpt_study.select(spec) == expected
+def test_select_patients(excerpt_study: StudyData, spec: str, expected: list[str]) -> None:
+    assert excerpt_study.select(PatientSelection.parse(spec)) == expected
 
 
-@pytest.mark.parametrize("spec", ["222", "119,999", ""])
+@pytest.mark.parametrize("spec", ["222", "119,999"])
 def test_select_rejects_unselected_or_unknown_ids(excerpt_study: StudyData, spec: str) -> None:
     with pytest.raises(EcgPlatformError, match="choose from: 119 208 233"):
-        excerpt_study.select(spec)
+        excerpt_study.select(PatientSelection.parse(spec))
+
+
+@pytest.mark.parametrize("spec", ["", " , ,"])
+def test_an_empty_patient_list_is_refused_when_parsed(spec: str) -> None:
+    with pytest.raises(EcgPlatformError, match="no patient given"):
+        PatientSelection.parse(spec)
 
 
 @pytest.fixture

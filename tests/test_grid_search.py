@@ -14,6 +14,8 @@ from mlflow.entities import Run
 
 from ecg_platform.cli import cli
 from ecg_platform.data.config import data_config
+from ecg_platform.data.patients import PatientSelection
+from ecg_platform.data.source import DataSource
 from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.grid_search import SettingResult, pick_winner, run_grid_search
 from ecg_platform.workflows.request import StageRequest
@@ -93,10 +95,8 @@ def test_a_diverging_setting_fails_alone_and_a_rerun_reuses_finished_ones(
 ) -> None:
     request = StageRequest(
         "grid-search",
-        str(excerpt_dir),
-        data_config("paper"),
-        PATIENT,
-        cache_dir=str(cache_dir),
+        DataSource(excerpt_dir, cache_dir, data_config("paper")),
+        PatientSelection((PATIENT,)),
         train=PATIENT_DEFAULTS.replace(epochs=1),
     )
     grid = GridSpec(batch_sizes=(32,), lrs=(1e3, 0.01), weighted_sampling=(True,))

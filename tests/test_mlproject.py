@@ -1,35 +1,48 @@
-"""The MLproject file: its entry points call the CLI with every parameter, defaults matching."""
+"""The MLproject file: every entry point calls its CLI command with every option, and its
+defaults, parsed and resolved by the CLI, give exactly the typed configs' defaults."""
 
 from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
 from mlflow.projects import _project_spec
 
 from ecg_platform.cli import cli
+from ecg_platform.cli.resolve import (
+    grid_spec,
+    report_request,
+    reproduce_request,
+    stage_request,
+)
+from ecg_platform.data.config import data_config
+from ecg_platform.data.patients import EVERY_PATIENT, PatientSelection
+from ecg_platform.data.source import DataSource
+from ecg_platform.models.config import ModelConfig
+from ecg_platform.tracking.schema import TRACKING
+from ecg_platform.workflows.parallel import cpu_cores
+from ecg_platform.workflows.request import (
+    PER_PATIENT_FIELDS,
+    ReportRequest,
+    ReproduceRequest,
+    StageRequest,
+)
+from ecg_platform.workflows.settings import REPORT_DIR, STUDY_GRID, stage_defaults
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ENTRY_POINTS = ("pretrain", "individual", "finetune")
-HYPERPARAMETERS = (
-    "data_dir",
-    "preset",
-    "patient",
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "scheduler",
-    "weight_decay",
-    "weighted_sampling",
-    "early_stopping",
-    "seed",
-    "num_blocks",
-    "block_channels",
-    "kernel_size",
-)
+COMMANDS = {
+    "pretrain": "pretrain",
+    "individual": "individual",
+    "finetune": "finetune",
+    "grid_search": "grid-search",
+    "report": "report",
+    "reproduce": "reproduce",
+}
+CLI_ONLY_OPTIONS = {"--cache-dir", "--help"}  # the cache is the machine's, not the project's
+PATIENT = "119"
 
 
 @pytest.fixture(scope="module")
@@ -37,43 +50,112 @@ def project() -> _project_spec.Project:
     return _project_spec.load_project(str(REPO_ROOT))
 
 
-def _option(command: click.Command, parameter: str) -> click.Option:
-    flag = "--" + parameter.replace("_", "-")
-    return next(opt for opt in command.params if isinstance(opt, click.Option) and flag in opt.opts)
+@pytest.fixture
+def source(excerpt_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataSource:
+    """MLproject's empty `data_dir` falls back to $ECG_DATA_DIR: the excerpts here."""
+    monkeypatch.setenv("ECG_DATA_DIR", str(excerpt_dir))
+    monkeypatch.setenv("ECG_CACHE_DIR", str(tmp_path))
+    return DataSource(excerpt_dir, tmp_path, data_config("paper"))
 
 
-def test_the_training_entry_points_exist_with_the_conda_env(
-    project: _project_spec.Project,
-) -> None:
-    assert set(ENTRY_POINTS) <= set(project._entry_points)
+def _parsed(project: _project_spec.Project, entry_point: str, **given: str) -> dict[str, Any]:
+    """The CLI's parameters for `mlflow run -e entry_point` with `given` (and the required ones)."""
+    spec = project.get_entry_point(entry_point)
+    required = {name: PATIENT for name, param in spec.parameters.items() if param.default is None}
+    words = shlex.split(spec.compute_command(required | given, storage_dir=None))
+    assert words[:2] == ["ecg-platform", COMMANDS[entry_point]]
+    return cli.commands[COMMANDS[entry_point]].make_context(entry_point, words[2:]).params
+
+
+def test_the_entry_points_exist_with_the_conda_env(project: _project_spec.Project) -> None:
+    assert set(project._entry_points) == set(COMMANDS)
     assert project.env_config_path == str(REPO_ROOT / "conda.yaml")
 
 
-@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
-def test_every_parameter_is_passed_to_its_cli_option(
+@pytest.mark.parametrize("entry_point", COMMANDS)
+def test_every_cli_option_is_a_parameter_passed_to_it(
     project: _project_spec.Project, entry_point: str
 ) -> None:
     spec = project.get_entry_point(entry_point)
-    expected = set(HYPERPARAMETERS) | (
-        {"pretrained", "force", "encoder_lr_scale"} if entry_point == "finetune" else set()
-    )
-    assert set(spec.parameters) == expected
     words = shlex.split(spec.command)
-    assert words[:2] == ["ecg-platform", entry_point]
-    command = cli.commands[entry_point]
+    command = cli.commands[COMMANDS[entry_point]]
+    flags = {flag for opt in command.params if isinstance(opt, click.Option) for flag in opt.opts}
+    assert {word for word in words if word.startswith("--")} == flags - CLI_ONLY_OPTIONS
     for name in spec.parameters:
-        option = _option(command, name)
-        assert words[words.index(option.opts[0]) + 1] == "{" + name + "}"
+        assert words[words.index("--" + name.replace("_", "-")) + 1] == "{" + name + "}"
 
 
-@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
-def test_defaults_parse_to_the_cli_defaults(
-    project: _project_spec.Project, entry_point: str
+def _expected(entry_point: str, source: DataSource) -> StageRequest | ReportRequest:
+    """The request the entry point's defaults must resolve to, from the typed configs alone."""
+    one = PatientSelection((PATIENT,))
+    model = ModelConfig()
+    return {
+        "pretrain": StageRequest(
+            "pretrain", source, EVERY_PATIENT, model, stage_defaults("pretrain")
+        ),
+        "individual": StageRequest(
+            "individual", source, one, model, stage_defaults("individual"), PER_PATIENT_FIELDS
+        ),
+        "finetune": StageRequest(
+            "finetune", source, one, model, stage_defaults("finetune"), PER_PATIENT_FIELDS
+        ),
+        "grid_search": StageRequest(
+            "grid-search", source, one, model, stage_defaults("individual")
+        ),
+        "report": ReportRequest(source, EVERY_PATIENT, (), REPORT_DIR),
+        "reproduce": ReproduceRequest(
+            source,
+            stage_defaults("pretrain"),
+            stage_defaults("individual"),
+            stage_defaults("finetune"),
+            cpu_cores(),
+            EVERY_PATIENT,
+            model,
+            grid_winners=False,
+            out_dir=REPORT_DIR,
+        ),
+    }[entry_point]
+
+
+def _resolved(entry_point: str, params: dict[str, Any]) -> StageRequest | ReportRequest:
+    if entry_point == "report":
+        return report_request(params)
+    if entry_point == "reproduce":
+        return reproduce_request(params)
+    if entry_point == "grid_search":
+        return stage_request("grid-search", params, stage_defaults(params["mode"]))
+    return stage_request(entry_point, params)
+
+
+@pytest.mark.parametrize("entry_point", COMMANDS)
+def test_mlproject_defaults_resolve_to_the_typed_configs(
+    project: _project_spec.Project, entry_point: str, source: DataSource
 ) -> None:
-    spec = project.get_entry_point(entry_point)
-    required = {name: "119" for name, param in spec.parameters.items() if param.default is None}
-    words = shlex.split(spec.compute_command(required, storage_dir=None))
-    command = cli.commands[entry_point]
-    via_mlproject = command.make_context(entry_point, words[2:]).params
-    cli_args = [arg for name, value in required.items() for arg in (f"--{name}", value)]
-    assert via_mlproject == command.make_context(entry_point, cli_args).params
+    params = _parsed(project, entry_point)
+    assert _resolved(entry_point, params) == _expected(entry_point, source)
+    if "workers" in params:
+        assert params["workers"] is None  # auto: one per core
+    if "pretrained" in params:
+        assert (params["pretrained"], params["force"]) == (TRACKING.default_pretrained_uri, False)
+    if entry_point == "grid_search":
+        assert params["mode"] == "individual"
+        assert grid_spec(params) == STUDY_GRID
+
+
+def test_a_default_that_drifts_is_caught(
+    project: _project_spec.Project, source: DataSource
+) -> None:
+    """The control: one MLproject default changed makes the resolved request differ."""
+    params = _parsed(project, "finetune", early_stopping="false")
+    assert _resolved("finetune", params) != _expected("finetune", source)
+
+
+def test_float_typed_parameters_accept_integral_values(
+    project: _project_spec.Project, source: DataSource
+) -> None:
+    params = _parsed(project, "individual", epochs="2.0", seed="7.0", num_blocks="3.0")
+    request = stage_request("individual", params)
+    assert (request.train.epochs, request.train.seed, request.model.num_blocks) == (2, 7, 3)
+    assert request.data.split_seed == 7
+    with pytest.raises(click.BadParameter, match=r"'2\.5' is not a whole number"):
+        _parsed(project, "individual", epochs="2.5")

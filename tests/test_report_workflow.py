@@ -12,10 +12,13 @@ from mlflow import MlflowClient
 
 from ecg_platform.cli import cli
 from ecg_platform.data.config import data_config
+from ecg_platform.data.patients import PatientSelection
+from ecg_platform.data.source import DataSource
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.tracking.schema import TRACKING
-from ecg_platform.workflows.report import ReportRequest, report
+from ecg_platform.workflows.report import report
+from ecg_platform.workflows.request import ReportRequest
 
 DATA = data_config("paper")
 ARTEFACTS = {
@@ -120,16 +123,16 @@ def test_report_of_parent_runs_compares_only_their_nested_runs(
         parents[stage] = parent.run_id
     _patient_run("individual", "119", 0.99)  # newer, but not under the given parents
 
-    request = ReportRequest(
-        str(excerpt_dir), DATA, "119,233", tuple(parents.values()), tmp_path / "out", str(tmp_path)
-    )
+    source = DataSource(excerpt_dir, tmp_path, DATA)
+    patients = PatientSelection(("119", "233"))
+    request = ReportRequest(source, patients, tuple(parents.values()), tmp_path / "out")
     outcome = report(request)
     runs = pd.read_csv(tmp_path / "out" / "runs.csv", dtype=str)
     assert set(runs["run_id"]) == set(nested.values())
     assert outcome.comparison.missing == {"individual": [], "finetune": []}
     assert "pretraining_curves.png" not in {path.name for path in outcome.files}
 
-    other_seed = replace(request, data=replace(DATA, split_seed=7))
+    other_seed = replace(request, source=replace(source, config=replace(DATA, split_seed=7)))
     with pytest.raises(EcgPlatformError, match="give the --preset and --seed"):
         report(other_seed)
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
 from mlflow.entities import Run
-from mlflow.projects import _project_spec
 
 from ecg_platform.cli import cli
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PATIENTS = ("119", "233")
-ENTRY_POINTS = {"grid_search": "grid-search", "report": "report", "reproduce": "reproduce"}
 
 
 def _reproduce(excerpt_dir: Path, folder: Path) -> str:
@@ -87,27 +82,3 @@ def test_reproduce_nests_every_stage_under_one_run_and_resumes(
     ]
     compared = pd.read_csv(tmp_path / "report" / "runs.csv", dtype=str)
     assert rerun.info.run_id in set(compared["run_id"])
-
-
-@pytest.fixture(scope="module")
-def project() -> _project_spec.Project:
-    return _project_spec.load_project(str(REPO_ROOT))
-
-
-@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
-def test_entry_points_pass_every_parameter_to_the_cli_with_its_defaults(
-    project: _project_spec.Project, entry_point: str
-) -> None:
-    spec = project.get_entry_point(entry_point)
-    command = cli.commands[ENTRY_POINTS[entry_point]]
-    words = shlex.split(spec.command)
-    assert words[:2] == ["ecg-platform", ENTRY_POINTS[entry_point]]
-    options = {f"--{name.replace('_', '-')}": name for name in spec.parameters}
-    assert {word for word in words if word.startswith("--")} == set(options)
-    for flag, name in options.items():
-        assert words[words.index(flag) + 1] == "{" + name + "}"
-    required = {name: "119" for name, param in spec.parameters.items() if param.default is None}
-    computed = shlex.split(spec.compute_command(required, storage_dir=None))
-    via_mlproject = command.make_context(entry_point, computed[2:]).params
-    cli_args = [arg for name, value in required.items() for arg in (f"--{name}", value)]
-    assert via_mlproject == command.make_context(entry_point, cli_args).params

@@ -20,6 +20,8 @@ from mlflow import MlflowClient
 
 from ecg_platform.data.config import data_config
 from ecg_platform.data.dataset import StudyData
+from ecg_platform.data.patients import PatientSelection
+from ecg_platform.data.source import DataSource
 from ecg_platform.tracking.models import PYFUNC_CONFIG
 from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.individual import run_individual
@@ -77,7 +79,8 @@ def test_runs_log_and_register_through_a_tracking_server(
     server: str, tmp_path: Path, excerpt_dir: Path, excerpt_study: StudyData
 ) -> None:
     train = PATIENT_DEFAULTS.replace(epochs=1)
-    request = StageRequest("individual", str(excerpt_dir), data_config("paper"), "233", train=train)
+    source = DataSource.resolve(data_config("paper"), excerpt_dir)
+    request = StageRequest("individual", source, PatientSelection(("233",)), train=train)
     (outcome,) = run_individual(request)
     client = MlflowClient()
     run = client.get_run(outcome.run_id)

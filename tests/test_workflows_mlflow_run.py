@@ -22,6 +22,8 @@ from mlflow.entities.model_registry import ModelVersion
 
 from ecg_platform.data.config import data_config
 from ecg_platform.data.dataset import StudyData
+from ecg_platform.data.patients import EVERY_PATIENT
+from ecg_platform.data.source import DataSource
 from ecg_platform.tracking.models import PYFUNC_CONFIG
 from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.pretrain import run_pretrain
@@ -166,9 +168,8 @@ def test_a_worse_pretrain_leaves_the_champion(
     use_store: Store, pretrained: ModelVersion, excerpt_dir: Path
 ) -> None:
     untrained = PRETRAIN_DEFAULTS.replace(epochs=1, lr=1e-9)
-    request = StageRequest(
-        "pretrain", str(excerpt_dir), data_config("paper"), "all", train=untrained
-    )
+    source = DataSource.resolve(data_config("paper"), excerpt_dir)
+    request = StageRequest("pretrain", source, EVERY_PATIENT, train=untrained)
     (outcome,) = run_pretrain(request)
     client = use_store.client
     worse = client.get_model_version(TRACKING.pretrained_model, outcome.model_version)

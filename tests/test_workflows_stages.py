@@ -18,7 +18,7 @@ from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.hyperparams import patient_train_config
-from ecg_platform.workflows.request import PatientOverrides
+from ecg_platform.workflows.request import PER_PATIENT_FIELDS
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS
 
 
@@ -28,18 +28,19 @@ def _invoke(*args: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(
-    ("patient", "overrides", "expected", "source"),
+    ("patient", "given", "expected", "source"),
     [
-        ("105", PatientOverrides(), (4, 1e-3, False), "study-table"),
-        ("119", PatientOverrides(lr=0.1), (4, 0.1, True), "cli+study-table"),
-        ("105", PatientOverrides(8, 0.01, True), (8, 0.01, True), "cli"),
-        ("999", PatientOverrides(), (32, 1e-3, True), "defaults"),
+        ("105", {}, (4, 1e-3, False), "study-table"),
+        ("119", {"lr": 0.1}, (4, 0.1, True), "cli+study-table"),
+        ("105", {"batch_size": 8, "lr": 0.01, "weighted_sampling": True}, (8, 0.01, True), "cli"),
+        ("999", {}, (32, 1e-3, True), "defaults"),
     ],
 )
 def test_patient_settings_come_from_the_cli_else_the_study_table(
-    patient: str, overrides: PatientOverrides, expected: tuple, source: str
+    patient: str, given: dict, expected: tuple, source: str
 ) -> None:
-    config, found_source = patient_train_config(patient, PATIENT_DEFAULTS, overrides)
+    train = PATIENT_DEFAULTS.replace(**given)
+    config, found_source = patient_train_config(patient, train, PER_PATIENT_FIELDS - set(given))
     assert (config.batch_size, config.lr, config.weighted_sampling) == expected
     assert found_source == source
     assert config.early_stopping

@@ -18,6 +18,7 @@ import numpy as np
 from ecg_platform.data import cache
 from ecg_platform.data.config import DataConfig
 from ecg_platform.data.mitdb import list_records, read_record, record_files
+from ecg_platform.data.patients import PatientSelection
 from ecg_platform.errors import EcgPlatformError
 
 if TYPE_CHECKING:
@@ -74,20 +75,17 @@ class StudyData:
     patients: dict[str, PatientArrays]  # every record read, selected or not
     selected: list[str]  # records passing step 7, sorted
 
-    def select(self, spec: str | Sequence[str]) -> list[str]:
-        """Record ids from "all", "105", "105,106" or a list; each must be a selected record."""
-        if isinstance(spec, str):
-            if spec.strip() == "all":
-                return list(self.selected)
-            spec = spec.split(",")
-        wanted = [record.strip() for record in spec if record.strip()]
-        invalid = [record for record in wanted if record not in self.selected]
-        if invalid or not wanted:
+    def select(self, patients: PatientSelection) -> list[str]:
+        """The record ids of `patients`; each must be a selected record."""
+        if patients.ids is None:
+            return list(self.selected)
+        invalid = [record for record in patients.ids if record not in self.selected]
+        if invalid:
             raise EcgPlatformError(
-                f"record(s) {' '.join(invalid) or '(none)'} not among the selected records; "
+                f"record(s) {' '.join(invalid)} not among the selected records; "
                 f"choose from: {' '.join(self.selected) or '(none)'} (or 'all')"
             )
-        return wanted
+        return list(patients.ids)
 
 
 def passes_selection(y: np.ndarray, min_abnormal_share: float) -> bool:

@@ -13,10 +13,9 @@ from typing import Any
 
 import torch
 
-from ecg_platform.data.config import DataConfig, resolve_cache_dir
-from ecg_platform.data.dataset import StudyData, load_study
+from ecg_platform.data.config import DataConfig
+from ecg_platform.data.dataset import StudyData
 from ecg_platform.data.loaders import TensorSplit, patient_splits
-from ecg_platform.data.mitdb import resolve_data_dir
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.runtime import seed_everything
 from ecg_platform.engine.trainer import FitResult, evaluate, fit
@@ -54,9 +53,8 @@ class LoadedStudy:
 
 def load_request_study(request: StageRequest) -> LoadedStudy:
     """Preprocess (or read from the cache) the study and select the requested records."""
-    data_dir = resolve_data_dir(request.data_dir)
-    study = load_study(data_dir, request.data, cache_dir=resolve_cache_dir(request.cache_dir))
-    return LoadedStudy(data_dir, study, study.select(request.patients))
+    study = request.source.load()
+    return LoadedStudy(request.source.data_dir, study, study.select(request.patients))
 
 
 def stage_tags(request: StageRequest) -> dict[str, str]:
@@ -145,9 +143,10 @@ def log_figures(run: TrackedRun, result: FitResult, test: Mapping[str, float], t
 
 def outer_run(request: StageRequest, tags: Mapping[str, str]) -> AbstractContextManager[TrackedRun]:
     """The request's top run: the patient's own run, or the parent of one run per patient."""
-    name = f"{request.stage}-{request.patients}"
+    patients = request.patients.label
+    name = f"{request.stage}-{patients}"
     return stage_run(
-        request.stage, request.patients, tags, run_name=name, parent_run_id=request.parent_run_id
+        request.stage, patients, tags, run_name=name, parent_run_id=request.parent_run_id
     )
 
 

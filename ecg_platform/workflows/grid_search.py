@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ecg_platform.data.patients import PatientSelection
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.engine.trainer import fit
@@ -139,7 +140,8 @@ def run_setting(job: SettingJob) -> SettingResult:
     """Train one setting and log it as a run nested under the patient's grid-search run."""
     plan, setting = job.plan, job.setting
     train = plan.train_for(setting)
-    loaded = load_request_study(replace(plan.request, patients=job.patient))
+    patient = PatientSelection((job.patient,))
+    loaded = load_request_study(replace(plan.request, patients=patient))
     label = setting_label(setting)
     tags = plan.tags("setting") | {GRID_SETTING_TAG: label}
     name = f"{STAGE}-{job.patient}-{label}"
@@ -283,9 +285,9 @@ def run_grid_search(
     plan = GridPlan(request, mode, None)
     with stage_run(
         STAGE,
-        request.patients,
+        request.patients.label,
         plan.tags(role),
-        run_name=f"{STAGE}-{request.patients}",
+        run_name=f"{STAGE}-{request.patients.label}",
         parent_run_id=request.parent_run_id,
     ) as outer:
         if mode == "finetune":

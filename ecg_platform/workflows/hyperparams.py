@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.tracking.queries import find_runs
@@ -17,7 +17,7 @@ from ecg_platform.tracking.schema import (
     STAGE_TAG,
     PatientMode,
 )
-from ecg_platform.workflows.request import PatientOverrides, StageRequest
+from ecg_platform.workflows.request import PER_PATIENT_FIELDS, StageRequest
 from ecg_platform.workflows.settings import STUDY_HYPERPARAMS, PatientHyperparams
 
 SOURCE_CLI = "cli"
@@ -63,10 +63,10 @@ def patient_settings(patient: str, request: StageRequest) -> tuple[TrainConfig, 
     """The patient's training config for `request` and the tags saying where it came from:
     `hparams_source`, and the grid-search run when its winner was used."""
     winner = None
-    if request.grid_winners and len(request.overrides.given()) < len(fields(PatientOverrides)):
+    if request.grid_winners and request.per_patient:
         winner = find_grid_winner(patient, request.data.hash(), request.stage)
     hyperparams = winner.hyperparams if winner else None
-    train, source = patient_train_config(patient, request.train, request.overrides, hyperparams)
+    train, source = patient_train_config(patient, request.train, request.per_patient, hyperparams)
     tags = {HPARAMS_SOURCE_TAG: source}
     if winner and SOURCE_GRID in source:
         tags[HPARAMS_GRID_RUN_TAG] = winner.parent_run_id
@@ -75,21 +75,21 @@ def patient_settings(patient: str, request: StageRequest) -> tuple[TrainConfig, 
 
 def patient_train_config(
     patient: str,
-    base: TrainConfig,
-    overrides: PatientOverrides,
+    train: TrainConfig,
+    per_patient: frozenset[str],
     winner: PatientHyperparams | None = None,
 ) -> tuple[TrainConfig, str]:
-    """`base` with the patient's grid-search `winner`, else study-table, settings, except those
-    given on the command line.
+    """`train` with its `per_patient` fields taken from the patient's grid-search `winner`, else
+    the study's table; the other fields were given on the command line and stay.
 
     The source names where they came from: `cli`, `grid-search`, `study-table`, `defaults` (a
     patient the table does not list), or a mix such as `cli+study-table`.
     """
-    given = overrides.given()
+    if not per_patient:
+        return train, SOURCE_CLI
     entry = winner or STUDY_HYPERPARAMS.get(patient)
-    fallback_source = SOURCE_GRID if winner else SOURCE_STUDY if entry else SOURCE_DEFAULTS
+    source = SOURCE_GRID if winner else SOURCE_STUDY if entry else SOURCE_DEFAULTS
     fallback = asdict(entry) if entry else {}
-    config = base.replace(**{**fallback, **given})
-    if len(given) == len(fields(PatientOverrides)):
-        return config, SOURCE_CLI
-    return config, f"{SOURCE_CLI}+{fallback_source}" if given else fallback_source
+    config = train.replace(**{name: fallback[name] for name in per_patient if name in fallback})
+    all_chosen = per_patient >= PER_PATIENT_FIELDS
+    return config, source if all_chosen else f"{SOURCE_CLI}+{source}"

@@ -11,13 +11,13 @@ from ecg_platform.workflows.request import RunOutcome, StageRequest
 def run_pretrain(request: StageRequest) -> list[RunOutcome]:
     """Train on the selected patients pooled, test on their pooled test windows, register."""
     tags = stage_tags(request)
-    parent = request.parent_run_id
-    with stage_run("pretrain", request.patients, tags, "pretrain", parent_run_id=parent) as run:
+    parent, patients = request.parent_run_id, request.patients.label
+    with stage_run("pretrain", patients, tags, "pretrain", parent_run_id=parent) as run:
         loaded = load_request_study(request)
         run.log_params({"data.patients": ",".join(loaded.records), "data.dir": loaded.data_dir})
         splits = loaded.splits(loaded.records, resolve_device(request.train.device))
         model = new_model(request, request.train.seed)
         outcome = train_and_track(
-            run, "pretrain", request.patients, model, splits, request.train, request.data
+            run, "pretrain", patients, model, splits, request.train, request.data
         )
     return [outcome]

@@ -15,9 +15,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ecg_platform.data.config import DataConfig, resolve_cache_dir
-from ecg_platform.data.dataset import StudyData, load_study
-from ecg_platform.data.mitdb import resolve_data_dir
+from ecg_platform.data.config import DataConfig
+from ecg_platform.data.dataset import StudyData
 from ecg_platform.engine.trainer import EpochRecord
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.plots import training_curves_figure
@@ -41,7 +40,7 @@ from ecg_platform.tracking.schema import (
     PRETRAINED_VERSION_TAG,
     STAGE_TAG,
 )
-from ecg_platform.workflows.settings import REPORT_DIR
+from ecg_platform.workflows.request import ReportRequest
 
 TEST_METRICS = ("balanced_accuracy", "sensitivity", "specificity", "f1")
 CURVE_METRICS = ("loss", "balanced_accuracy")
@@ -54,19 +53,6 @@ RUN_COLUMNS = {
     "weighted_sampling": ("params", "train.weighted_sampling"),
     "pretrained_version": ("tags", PRETRAINED_VERSION_TAG),
 }
-
-
-@dataclass(frozen=True)
-class ReportRequest:
-    """What to compare and where to write it."""
-
-    data_dir: str | None
-    data: DataConfig
-    patients: str = "all"
-    parents: tuple[str, ...] = ()  # compare these runs' nested runs instead of the latest
-    out_dir: Path = REPORT_DIR
-    cache_dir: str | None = None
-    parent_run_id: str | None = None  # nest the `report` run under this running run
 
 
 @dataclass(frozen=True)
@@ -266,15 +252,16 @@ def report(request: ReportRequest, run_set: RunSet | None = None) -> ReportOutco
     data = request.data
     tags = {DATA_HASH_TAG: data.hash()}
     name = "report"
-    with stage_run(name, request.patients, tags, name, parent_run_id=request.parent_run_id) as run:
-        data_dir = resolve_data_dir(request.data_dir)
-        study = load_study(data_dir, data, cache_dir=resolve_cache_dir(request.cache_dir))
+    label, parent_run_id = request.patients.label, request.parent_run_id
+    with stage_run(name, label, tags, name, parent_run_id=parent_run_id) as run:
+        study = request.source.load()
         patients = study.select(request.patients)
         if run_set is None and request.parents:
             run_set = runs_of_parents(request.parents, data, patients)
         elif run_set is None:
             run_set = latest_runs(data, patients)
         comparison, files = write_study_report(run_set, study, patients, request.out_dir)
+        data_dir = request.source.data_dir
         run.log_params(
             {"data.preset": data.preset, "data.config_hash": data.hash(), "data.dir": data_dir}
             | {

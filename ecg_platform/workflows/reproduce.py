@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, replace
 
-from ecg_platform.data.config import DataConfig, resolve_cache_dir
-from ecg_platform.data.dataset import load_study
-from ecg_platform.data.mitdb import resolve_data_dir
-from ecg_platform.engine.config import TrainConfig
+from ecg_platform.data.patients import PatientSelection
 from ecg_platform.errors import EcgPlatformError
-from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.queries import RunRecord, find_runs, has_params
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.tracking.schema import (
@@ -37,49 +32,17 @@ from ecg_platform.workflows.common import config_params, log_patients_summary, s
 from ecg_platform.workflows.finetune import run_finetune
 from ecg_platform.workflows.hyperparams import patient_settings
 from ecg_platform.workflows.individual import run_individual
-from ecg_platform.workflows.parallel import Workers, announce, cpu_cores, threads_per_worker
+from ecg_platform.workflows.parallel import Workers, announce, threads_per_worker
 from ecg_platform.workflows.pretrain import run_pretrain
-from ecg_platform.workflows.report import ReportOutcome, ReportRequest, report, runs_by_id
-from ecg_platform.workflows.request import RunOutcome, StageRequest
-from ecg_platform.workflows.settings import (
-    FINETUNE_DEFAULTS,
-    PATIENT_DEFAULTS,
-    PRETRAIN_DEFAULTS,
-    REPORT_DIR,
+from ecg_platform.workflows.report import ReportOutcome, report, runs_by_id
+from ecg_platform.workflows.request import (
+    ReportRequest,
+    ReproduceRequest,
+    RunOutcome,
+    StageRequest,
 )
 
 PATIENT_STAGES: tuple[Stage, ...] = ("individual", "finetune")
-
-
-@dataclass(frozen=True)
-class ReproduceRequest:
-    """The study's settings: data, architecture, pretraining and per-patient training."""
-
-    data_dir: str | None
-    data: DataConfig
-    patients: str = "all"
-    cache_dir: str | None = None
-    model: ModelConfig = field(default_factory=ModelConfig)
-    pretrain: TrainConfig = PRETRAIN_DEFAULTS
-    patient: TrainConfig = PATIENT_DEFAULTS  # individual
-    finetune: TrainConfig = FINETUNE_DEFAULTS
-    workers: int = field(default_factory=cpu_cores)
-    grid_winners: bool = False  # True: a patient's grid-search winner before the study's table
-    out_dir: Path = REPORT_DIR
-
-    def stage_request(self, stage: Stage, parent_run_id: str | None = None) -> StageRequest:
-        """The request of one stage for the study's patients (nested under `parent_run_id`)."""
-        return StageRequest(
-            stage,
-            self.data_dir,
-            self.data,
-            self.patients,
-            cache_dir=self.cache_dir,
-            model=self.model,
-            train={"pretrain": self.pretrain, "finetune": self.finetune}.get(stage, self.patient),
-            grid_winners=self.grid_winners,
-            parent_run_id=parent_run_id,
-        )
 
 
 @dataclass
@@ -209,12 +172,13 @@ def patient_step(
     extra_tags = pretrained.tags() if pretrained else {}
     tags = stage_tags(parent_request) | extra_tags
     previous = find_runs({STAGE_TAG: stage, **tags})
-    with stage_run(
-        stage, request.patients, tags, f"{stage}-{request.patients}", nested=True
-    ) as run:
+    label = request.patients.label
+    with stage_run(stage, label, tags, f"{stage}-{label}", nested=True) as run:
         reused, jobs = {}, {}
         for patient in records:
-            patient_request = replace(parent_request, patients=patient, parent_run_id=run.run_id)
+            patient_request = replace(
+                parent_request, patients=PatientSelection((patient,)), parent_run_id=run.run_id
+            )
             train, _ = patient_settings(patient, patient_request)
             expected = config_params(request.data, request.model, train)
             match = next(
@@ -271,12 +235,7 @@ def report_step(
         for stage, result in results.items()
     }
     report_request = ReportRequest(
-        request.data_dir,
-        request.data,
-        request.patients,
-        out_dir=request.out_dir,
-        cache_dir=request.cache_dir,
-        parent_run_id=top.run_id,
+        request.source, request.patients, out_dir=request.out_dir, parent_run_id=top.run_id
     )
     outcome = report(report_request, runs_by_id(run_ids, request.data))
     return outcome, StageTime("report", time.perf_counter() - started)
@@ -296,7 +255,7 @@ def reproduce(request: ReproduceRequest) -> ReproduceOutcome:
     begun = time.perf_counter()
     times: list[StageTime] = []
     tags = {DATA_HASH_TAG: request.data.hash()}
-    with stage_run("reproduce", request.patients, tags, run_name="reproduce") as top:
+    with stage_run("reproduce", request.patients.label, tags, run_name="reproduce") as top:
         top.log_params(
             config_params(request.data, request.model, request.patient)
             | {f"pretrain.{key}": value for key, value in asdict(request.pretrain).items()}
@@ -304,9 +263,7 @@ def reproduce(request: ReproduceRequest) -> ReproduceOutcome:
             | {"reproduce.workers": request.workers, "reproduce.grid_winners": request.grid_winners}
         )
         started = time.perf_counter()
-        data_dir = resolve_data_dir(request.data_dir)
-        study = load_study(data_dir, request.data, cache_dir=resolve_cache_dir(request.cache_dir))
-        records = study.select(request.patients)
+        records = request.source.load().select(request.patients)
         times.append(StageTime("data", time.perf_counter() - started))
         pretrained, timing = pretrain_step(request, records, top)
         times.append(timing)

@@ -1,48 +1,98 @@
-"""What a training command asks for and what each of its runs produced (light: no torch)."""
+"""What each command asks the workflows for, resolved at the edge, and what a training run
+produced (light: no torch, no MLflow)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from ecg_platform.data.config import DataConfig
+from ecg_platform.data.patients import EVERY_PATIENT, PatientSelection
+from ecg_platform.data.source import DataSource
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import Stage
+from ecg_platform.workflows.settings import REPORT_DIR, PatientHyperparams
 
-
-@dataclass(frozen=True)
-class PatientOverrides:
-    """Per-patient hyperparameters given explicitly (None: grid-search winner or study table)."""
-
-    batch_size: int | None = None
-    lr: float | None = None
-    weighted_sampling: bool | None = None
-
-    def given(self) -> dict[str, Any]:
-        """The fields that were given."""
-        return {name: value for name, value in asdict(self).items() if value is not None}
+# The training fields a patient stage may leave `auto`: chosen per patient, not per command
+PER_PATIENT_FIELDS = frozenset(item.name for item in fields(PatientHyperparams))
 
 
 @dataclass(frozen=True)
 class StageRequest:
-    """One training command: stage, data, patients, architecture and training settings."""
+    """One training command, fully resolved: data source, patients, architecture and training
+    values. `train` holds every value (the stage's defaults with the command line's applied);
+    the fields named in `per_patient` were left `auto` and are chosen per patient (grid-search
+    winner, else the study's table)."""
 
     stage: Stage
-    data_dir: str | None
-    data: DataConfig
-    patients: str
-    cache_dir: str | None = None
+    source: DataSource
+    patients: PatientSelection
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    overrides: PatientOverrides = field(default_factory=PatientOverrides)
+    per_patient: frozenset[str] = frozenset()
     grid_winners: bool = True  # False: the study's table even where a grid-search winner exists
     parent_run_id: str | None = None  # nest the request's top run under this running run
 
     @property
+    def data(self) -> DataConfig:
+        """The data config (its hash keys caches and runs)."""
+        return self.source.config
+
+    @property
     def several_patients(self) -> bool:
         """`all` or a list: one nested run per patient under a parent run."""
-        return self.patients.strip() == "all" or "," in self.patients
+        return self.patients.several
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What to compare and where to write it, resolved."""
+
+    source: DataSource
+    patients: PatientSelection = EVERY_PATIENT
+    parents: tuple[str, ...] = ()  # compare these runs' nested runs instead of the latest
+    out_dir: Path = REPORT_DIR
+    parent_run_id: str | None = None  # nest the `report` run under this running run
+
+    @property
+    def data(self) -> DataConfig:
+        """The data config whose runs are compared."""
+        return self.source.config
+
+
+@dataclass(frozen=True)
+class ReproduceRequest:
+    """The study's settings, resolved: data, each stage's training values, architecture."""
+
+    source: DataSource
+    pretrain: TrainConfig
+    patient: TrainConfig  # individual
+    finetune: TrainConfig
+    workers: int
+    patients: PatientSelection = EVERY_PATIENT
+    model: ModelConfig = field(default_factory=ModelConfig)
+    grid_winners: bool = False  # True: a patient's grid-search winner before the study's table
+    out_dir: Path = REPORT_DIR
+
+    @property
+    def data(self) -> DataConfig:
+        """The data config of every run."""
+        return self.source.config
+
+    def stage_request(self, stage: Stage, parent_run_id: str | None = None) -> StageRequest:
+        """The request of one stage for the study's patients (nested under `parent_run_id`);
+        per-patient values come from the study's table or grid-search winners."""
+        return StageRequest(
+            stage,
+            self.source,
+            self.patients,
+            model=self.model,
+            train={"pretrain": self.pretrain, "finetune": self.finetune}.get(stage, self.patient),
+            per_patient=PER_PATIENT_FIELDS,
+            grid_winners=self.grid_winners,
+            parent_run_id=parent_run_id,
+        )
 
 
 @dataclass(frozen=True)

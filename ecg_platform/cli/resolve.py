@@ -1,0 +1,82 @@
+"""The edge: parsed command-line values -> resolved, typed workflow requests.
+
+The only place that resolves the data and cache directories, applies the command line's
+training values over the stage defaults and decides which values stay `auto`; the workflows
+below take the result as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ecg_platform.cli.options import MODEL_FIELDS, TRAIN_FIELDS
+from ecg_platform.data.config import data_config
+from ecg_platform.data.source import DataSource
+from ecg_platform.engine.config import TrainConfig
+from ecg_platform.models.config import ModelConfig
+from ecg_platform.tracking.schema import Stage
+from ecg_platform.workflows.request import ReportRequest, ReproduceRequest, StageRequest
+from ecg_platform.workflows.settings import GridSpec, stage_defaults
+
+Params = Mapping[str, Any]
+
+
+def data_source(params: Params) -> DataSource:
+    """--data-dir and --cache-dir (else their environment variables, else the defaults) and the
+    --preset's config with --seed where the command has one."""
+    config = data_config(params["preset"], params.get("seed"))
+    return DataSource.resolve(config, params["data_dir"], params["cache_dir"])
+
+
+def stage_request(
+    stage: Stage, params: Params, defaults: TrainConfig | None = None
+) -> StageRequest:
+    """`defaults` (else the stage's) with every training value given; those left `auto` are
+    named in `per_patient`."""
+    values = {name: params[name] for name in TRAIN_FIELDS if name in params}
+    chosen = {name: value for name, value in values.items() if value is not None}
+    return StageRequest(
+        stage,
+        data_source(params),
+        params["patients"],
+        model=ModelConfig(**{name: params[name] for name in MODEL_FIELDS}),
+        train=(defaults or stage_defaults(stage)).replace(**chosen),
+        per_patient=frozenset(values) - frozenset(chosen),
+    )
+
+
+def grid_spec(params: Params) -> GridSpec:
+    """The grid of --grid-batch-sizes, --grid-lrs and --grid-weighted."""
+    return GridSpec(params["grid_batch_sizes"], params["grid_lrs"], params["grid_weighted"])
+
+
+def worker_count(params: Params) -> int:
+    """--workers, `auto`: one per CPU core."""
+    from ecg_platform.workflows.parallel import cpu_cores
+
+    return params["workers"] or cpu_cores()
+
+
+def report_request(params: Params) -> ReportRequest:
+    """The report's data, patients, parent runs (comma-separated ids) and folder."""
+    parents = tuple(parent.strip() for parent in params["parents"].split(",") if parent.strip())
+    return ReportRequest(data_source(params), params["patients"], parents, params["out"])
+
+
+def reproduce_request(params: Params) -> ReproduceRequest:
+    """Each stage's defaults with the study's --epochs, --pretrain-epochs, --seed and
+    --encoder-lr-scale."""
+    seed, epochs = params["seed"], params["epochs"]
+    return ReproduceRequest(
+        data_source(params),
+        pretrain=stage_defaults("pretrain").replace(epochs=params["pretrain_epochs"], seed=seed),
+        patient=stage_defaults("individual").replace(epochs=epochs, seed=seed),
+        finetune=stage_defaults("finetune").replace(
+            epochs=epochs, seed=seed, encoder_lr_scale=params["encoder_lr_scale"]
+        ),
+        workers=worker_count(params),
+        patients=params["patients"],
+        grid_winners=params["hparams"] == "auto",
+        out_dir=params["out"],
+    )

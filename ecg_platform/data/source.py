@@ -1,0 +1,38 @@
+"""The data a command reads: its directory, cache and protocol, resolved once at the edge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ecg_platform.data.config import DataConfig, resolve_cache_dir
+from ecg_platform.data.dataset import StudyData, load_study
+from ecg_platform.data.mitdb import resolve_data_dir
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Resolved paths and the data config; everything below the CLI loads through this, so
+    `--data-dir`, `$ECG_DATA_DIR` and the defaults are looked up in one place only."""
+
+    data_dir: Path
+    cache_dir: Path
+    config: DataConfig
+
+    @classmethod
+    def resolve(
+        cls,
+        config: DataConfig,
+        data_dir: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> DataSource:
+        """The option, else its environment variable, else the default (one-line error when no
+        records are found)."""
+        return cls(resolve_data_dir(data_dir), resolve_cache_dir(cache_dir), config)
+
+    def load(self, records: Sequence[str] | None = None, progress: bool = True) -> StudyData:
+        """The records (default: every one in the directory) preprocessed, from the cache when
+        it is current."""
+        return load_study(self.data_dir, self.config, records, self.cache_dir, progress)
