@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import mlflow
@@ -129,3 +134,67 @@ def test_the_platforms_own_models_still_load(mlflow_store: str) -> None:
     torch.testing.assert_close(
         weights["head.output.weight"], net.state_dict()["head.output.weight"]
     )
+
+
+def _platform(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    """The real `ecg-platform` command in its own process."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "ecg-platform"), *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_six_commands_first_using_a_new_sqlite_store_leave_it_usable(
+    excerpt_dir: Path, tmp_path: Path
+) -> None:
+    """Six fine-tunes on a new store all get to ask its registry (and stop: nothing pretrained
+    yet); the store is migrated once, under its lock, instead of six racing migrations that
+    failed with `duplicate column name: step` and bricked the file."""
+    uri = f"sqlite:///{tmp_path}/fresh.db"
+    args = ("finetune", "--patient", "233", "--data-dir", str(excerpt_dir))
+    commands = [_platform(*args, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri}) for _ in range(6)]
+    outputs = [command.communicate(timeout=300)[0] for command in commands]
+    for output in outputs:
+        assert output.strip().splitlines()[-1].startswith("Error: no pretrained model yet"), output
+        assert "Traceback" not in output
+    assert mlflow.MlflowClient(uri).search_experiments()  # the store still works
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("http://127.0.0.1:{port}", "no tracking server answers at http://127.0.0.1:{port}"),
+        ("foo://bar", "unsupported tracking URI 'foo://bar'"),
+    ],
+)
+def test_a_bad_tracking_uri_fails_fast_in_one_line(
+    excerpt_dir: Path, tmp_path: Path, uri: str, says: str
+) -> None:
+    port = str(_free_port())
+    env = {"MLFLOW_TRACKING_URI": uri.format(port=port)}
+    args = ("individual", "--patient", "233", "--data-dir", str(excerpt_dir))
+    started = time.monotonic()
+    output = _platform(*args, cwd=tmp_path, env=env).communicate(timeout=60)[0]
+    assert time.monotonic() - started < 30  # the store check itself: 5 s at most; imports: the rest
+    assert output.strip().splitlines() == [f"Error: {output.split('Error: ', 1)[-1].strip()}"]
+    assert says.format(port=port) in output
+
+
+def test_a_directory_that_takes_no_files_fails_in_one_line(excerpt_dir: Path) -> None:
+    """/proc refuses new files even to root, like a read-only mount."""
+    args = ("individual", "--patient", "233", "--data-dir", str(excerpt_dir))
+    output = _platform(*args, cwd=Path("/proc"), env={"MLFLOW_TRACKING_URI": ""}).communicate(
+        timeout=60
+    )[0]
+    assert output.strip().startswith("Error: cannot write to the working directory")
+    assert len(output.strip().splitlines()) == 1

@@ -29,11 +29,21 @@ def data_source(params: Params) -> DataSource:
     return DataSource.resolve(config, params["data_dir"], params["cache_dir"])
 
 
+def check_tracking_store() -> None:
+    """The tracking store, checked before any data is touched: a dead server, a read-only
+    directory or a bad URI fails here in seconds, in one line (and a new SQLite store is
+    migrated once, under a lock, before any worker starts)."""
+    from ecg_platform.tracking.store import prepare_store
+
+    prepare_store()
+
+
 def stage_request(
     stage: Stage, params: Params, defaults: TrainConfig | None = None
 ) -> StageRequest:
     """`defaults` (else the stage's) with every training value given; those left `auto` are
     named in `per_patient`."""
+    check_tracking_store()
     values = {name: params[name] for name in TRAIN_FIELDS if name in params}
     chosen = {name: value for name, value in values.items() if value is not None}
     return StageRequest(
@@ -60,6 +70,7 @@ def worker_count(params: Params) -> int:
 
 def report_request(params: Params) -> ReportRequest:
     """The report's data, patients, parent runs (comma-separated ids) and folder."""
+    check_tracking_store()
     parents = tuple(parent.strip() for parent in params["parents"].split(",") if parent.strip())
     return ReportRequest(data_source(params), params["patients"], parents, params["out"])
 
@@ -67,6 +78,7 @@ def report_request(params: Params) -> ReportRequest:
 def reproduce_request(params: Params) -> ReproduceRequest:
     """Each stage's defaults with the study's --epochs, --pretrain-epochs, --seed and
     --encoder-lr-scale."""
+    check_tracking_store()
     seed, epochs = params["seed"], params["epochs"]
     return ReproduceRequest(
         data_source(params),
