@@ -4,7 +4,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run reproduce test lint format bench
+.PHONY: run reproduce server test lint format bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,6 +18,10 @@ run: $(STAMP)
 # the whole study (pretrain, individual and finetune for all 29, report); resumes when re-run
 reproduce: $(STAMP)
 	mlflow run . -e reproduce --env-manager local --experiment-name ecg-reproduce
+
+# a team tracking server: PostgreSQL + mlflow server in ./tracking-server (Ctrl-C stops it)
+server: $(STAMP)
+	ecg-platform server
 
 test: $(STAMP)
 	ruff check .

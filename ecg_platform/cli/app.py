@@ -7,6 +7,7 @@ import logging
 import click
 
 from ecg_platform.cli.data import data
+from ecg_platform.cli.server import server
 from ecg_platform.cli.study import report, reproduce
 from ecg_platform.cli.train import finetune, grid_search, individual, pretrain
 from ecg_platform.errors import EcgPlatformError
@@ -50,7 +51,7 @@ def cli() -> None:
     _show_platform_logs()
 
 
-for command in (data, pretrain, individual, finetune, grid_search, report, reproduce):
+for command in (data, pretrain, individual, finetune, grid_search, report, reproduce, server):
     cli.add_command(command)
 
 
