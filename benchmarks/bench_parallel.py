@@ -23,7 +23,7 @@ from ecg_platform.data.loaders import patient_splits
 from ecg_platform.engine.runtime import seed_everything
 from ecg_platform.engine.trainer import fit
 from ecg_platform.models.cnn1d import CNN1D
-from ecg_platform.workflows.parallel import Workers, cpu_cores
+from ecg_platform.workflows.executor import Workers, cpu_cores
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS, STUDY_HYPERPARAMS
 
 PATIENTS = "105,106,201,203,208,221"  # batch sizes 4, 16, 32, 4, 4, 32 in the study's table

@@ -525,8 +525,8 @@ def grid_search(
     `individual`/`finetune` use it by default. Settings that already finished with the same
     configuration are reused; a setting that fails is recorded FAILED and the others go on.
     """
+    from ecg_platform.workflows.executor import cpu_cores
     from ecg_platform.workflows.grid_search import run_grid_search
-    from ecg_platform.workflows.parallel import cpu_cores
 
     request = _stage_request("grid-search", options, stage_defaults(mode))
     grid = GridSpec(grid_batch_sizes, grid_lrs, grid_weighted)
@@ -619,7 +619,7 @@ def reproduce(
     Everything nests under one `reproduce` run. Interrupted, it resumes: runs that already
     finished with the same settings are reused. Ends with where the time went.
     """
-    from ecg_platform.workflows.parallel import cpu_cores
+    from ecg_platform.workflows.executor import cpu_cores
     from ecg_platform.workflows.reproduce import ReproduceRequest
     from ecg_platform.workflows.reproduce import reproduce as run_reproduce
 

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from ecg_platform.cli import cli
 from ecg_platform.data.config import data_config
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
-from ecg_platform.tracking.models import log_model
+from ecg_platform.tracking.model_io import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import TRACKING

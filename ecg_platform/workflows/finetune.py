@@ -6,7 +6,7 @@ from ecg_platform.data.config import DataConfig
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import load_pretrained
-from ecg_platform.tracking.models import load_state_dict
+from ecg_platform.tracking.model_io import load_state_dict
 from ecg_platform.tracking.registry import ModelSource, resolve_model_source
 from ecg_platform.tracking.runs import TrackedRun
 from ecg_platform.tracking.schema import (
@@ -15,7 +15,9 @@ from ecg_platform.tracking.schema import (
     PRETRAINED_VERSION_TAG,
     TRACKING,
 )
-from ecg_platform.workflows.common import (
+from ecg_platform.workflows.hyperparams import patient_settings
+from ecg_platform.workflows.request import RunOutcome, StageRequest
+from ecg_platform.workflows.tracked_run import (
     for_each_patient,
     load_request_study,
     new_model,
@@ -23,8 +25,6 @@ from ecg_platform.workflows.common import (
     stage_tags,
     train_and_track,
 )
-from ecg_platform.workflows.hyperparams import patient_settings
-from ecg_platform.workflows.request import RunOutcome, StageRequest
 
 
 def resolve_pretrained(uri: str, data: DataConfig, force: bool) -> ModelSource:

@@ -22,9 +22,9 @@ from ecg_platform.engine.trainer import fit
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import load_pretrained
 from ecg_platform.tracking.callback import EpochLogger
-from ecg_platform.tracking.models import load_state_dict
-from ecg_platform.tracking.queries import FINISHED, RunRecord, find_runs, has_params
+from ecg_platform.tracking.model_io import load_state_dict
 from ecg_platform.tracking.registry import ModelSource
+from ecg_platform.tracking.run_search import FINISHED, RunRecord, find_runs, has_params
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.tracking.schema import (
     GRID_MODE_TAG,
@@ -36,13 +36,18 @@ from ecg_platform.tracking.schema import (
     TRACKING,
     PatientMode,
 )
-from ecg_platform.tracking.workers import fail_open_children
-from ecg_platform.workflows.common import config_params, load_request_study, new_model, stage_tags
+from ecg_platform.tracking.worker_runs import fail_open_children
+from ecg_platform.workflows.executor import Workers
 from ecg_platform.workflows.finetune import resolve_pretrained
 from ecg_platform.workflows.hyperparams import GridWinner
-from ecg_platform.workflows.parallel import Workers
 from ecg_platform.workflows.request import StageRequest
 from ecg_platform.workflows.settings import GridSpec, PatientHyperparams
+from ecg_platform.workflows.tracked_run import (
+    config_params,
+    load_request_study,
+    new_model,
+    stage_tags,
+)
 
 STAGE = "grid-search"
 GRID_FIELDS = tuple(f"train.{name}" for name in ("batch_size", "lr", "weighted_sampling"))

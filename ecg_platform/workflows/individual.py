@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.tracking.runs import TrackedRun
-from ecg_platform.workflows.common import (
+from ecg_platform.workflows.hyperparams import patient_settings
+from ecg_platform.workflows.request import RunOutcome, StageRequest
+from ecg_platform.workflows.tracked_run import (
     for_each_patient,
     load_request_study,
     new_model,
@@ -12,8 +14,6 @@ from ecg_platform.workflows.common import (
     stage_tags,
     train_and_track,
 )
-from ecg_platform.workflows.hyperparams import patient_settings
-from ecg_platform.workflows.request import RunOutcome, StageRequest
 
 
 def run_individual(request: StageRequest) -> list[RunOutcome]:

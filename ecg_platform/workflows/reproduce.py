@@ -19,7 +19,7 @@ from ecg_platform.data.mitdb import resolve_data_dir
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
-from ecg_platform.tracking.queries import RunRecord, find_runs, has_params
+from ecg_platform.tracking.run_search import RunRecord, find_runs, has_params
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.tracking.schema import (
     DATA_HASH_TAG,
@@ -32,12 +32,11 @@ from ecg_platform.tracking.schema import (
     TRACKING,
     Stage,
 )
-from ecg_platform.tracking.workers import fail_open_children
-from ecg_platform.workflows.common import config_params, log_patients_summary, stage_tags
+from ecg_platform.tracking.worker_runs import fail_open_children
+from ecg_platform.workflows.executor import Workers, announce, cpu_cores, threads_per_worker
 from ecg_platform.workflows.finetune import run_finetune
 from ecg_platform.workflows.hyperparams import patient_settings
 from ecg_platform.workflows.individual import run_individual
-from ecg_platform.workflows.parallel import Workers, announce, cpu_cores, threads_per_worker
 from ecg_platform.workflows.pretrain import run_pretrain
 from ecg_platform.workflows.report import ReportOutcome, ReportRequest, report, runs_by_id
 from ecg_platform.workflows.request import RunOutcome, StageRequest
@@ -47,6 +46,7 @@ from ecg_platform.workflows.settings import (
     PRETRAIN_DEFAULTS,
     REPORT_DIR,
 )
+from ecg_platform.workflows.tracked_run import config_params, log_patients_summary, stage_tags
 
 PATIENT_STAGES: tuple[Stage, ...] = ("individual", "finetune")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ecg_platform.errors import EcgPlatformError
-from ecg_platform.tracking.workers import tracking_uri, use_tracking_uri
+from ecg_platform.tracking.worker_runs import tracking_uri, use_tracking_uri
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

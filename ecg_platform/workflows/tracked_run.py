@@ -24,7 +24,7 @@ from ecg_platform.evaluation.plots import confusion_matrix_figure, training_curv
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.callback import EpochLogger
-from ecg_platform.tracking.models import log_model
+from ecg_platform.tracking.model_io import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.tracking.schema import (

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 from mlflow.environment_variables import MLFLOW_RUN_ID, MLFLOW_TRACKING_URI
 
-from ecg_platform.tracking.queries import RUNNING, child_runs
+from ecg_platform.tracking.run_search import RUNNING, child_runs
 from ecg_platform.tracking.schema import FAILURE_TAG
 
 
