@@ -383,17 +383,28 @@ def pretrain(**options: Any) -> None:
     _echo_outcomes(run_pretrain(_stage_request("pretrain", options)))
 
 
+_WORKERS_OPTION = click.option(
+    "--workers",
+    type=_OrAuto(_POSITIVE_INT),
+    default=AUTO,
+    help="Runs trained at once, each in its own process. auto: one per CPU core.",
+)
+
+
 @cli.command(context_settings={"show_default": True})
 @_training_options("individual")
-def individual(**options: Any) -> None:
+@_WORKERS_OPTION
+def individual(workers: int | None, **options: Any) -> None:
     """Train one CNN per patient from scratch on that patient's windows only.
 
     Each run tests on the patient's own test windows, logs to `ecg-individual` and registers
     `ecg-individual-<patient>` (alias `champion` for the lowest validation loss).
     """
+    from ecg_platform.workflows.executor import cpu_cores
     from ecg_platform.workflows.individual import run_individual
 
-    _echo_outcomes(run_individual(_stage_request("individual", options)))
+    request = _stage_request("individual", options)
+    _echo_outcomes(run_individual(request, workers or cpu_cores()))
 
 
 def _pretrained_options(command: _Decorated) -> _Decorated:
@@ -425,17 +436,19 @@ def _pretrained_options(command: _Decorated) -> _Decorated:
 @_training_options("finetune")
 @ENCODER_LR_SCALE_OPTION
 @_pretrained_options
-def finetune(pretrained: str, force: bool, **options: Any) -> None:
+@_WORKERS_OPTION
+def finetune(pretrained: str, force: bool, workers: int | None, **options: Any) -> None:
     """Fine-tune the pretrained CNN per patient: frozen encoder, only the head is trained
     (or, with --encoder-lr-scale > 0, the whole network, the encoder at a scaled rate).
 
     Each run logs the exact pretrained version it started from, to `ecg-finetune`, and
     registers `ecg-finetuned-<patient>` (alias `champion` for the lowest validation loss).
     """
+    from ecg_platform.workflows.executor import cpu_cores
     from ecg_platform.workflows.finetune import run_finetune
 
     request = _stage_request("finetune", options)
-    _echo_outcomes(run_finetune(request, pretrained_uri=pretrained, force=force))
+    _echo_outcomes(run_finetune(request, pretrained, force, workers or cpu_cores()))
 
 
 class _CommaList(click.ParamType):
@@ -460,12 +473,6 @@ def _listed(values: tuple[Any, ...]) -> str:
     )
 
 
-_WORKERS_OPTION = click.option(
-    "--workers",
-    type=_OrAuto(_POSITIVE_INT),
-    default=AUTO,
-    help="Runs trained at once, each in its own process. auto: one per CPU core.",
-)
 _SEED_OPTION = click.option(
     "--seed",
     type=int,

@@ -1,4 +1,5 @@
-"""MLflow in worker processes: the store they log to, and the runs a dead worker left open."""
+"""MLflow runs in worker processes: the store workers log to, and closing the runs that a dead
+worker left RUNNING."""
 
 from __future__ import annotations
 
