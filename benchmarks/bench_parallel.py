@@ -23,7 +23,7 @@ from ecg_platform.data.loaders import patient_splits
 from ecg_platform.engine.runtime import seed_everything
 from ecg_platform.engine.trainer import fit
 from ecg_platform.models.cnn1d import CNN1D
-from ecg_platform.workflows.parallel import Workers, cpu_cores
+from ecg_platform.workflows.executor import Job, LocalPoolExecutor, cpu_cores
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS, STUDY_HYPERPARAMS
 
 PATIENTS = "105,106,201,203,208,221"  # batch sizes 4, 16, 32, 4, 4, 32 in the study's table
@@ -48,7 +48,10 @@ def main() -> None:
     parser.add_argument("--patients", default=PATIENTS)
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
-    jobs = {p: (args.data_dir.resolve(), p, args.epochs) for p in args.patients.split(",")}
+    jobs = [
+        Job(p, train_patient, (args.data_dir.resolve(), p, args.epochs))
+        for p in args.patients.split(",")
+    ]
     cores = cpu_cores()
     cases = [(1, 1), (1, cores), (cores, 1)]
     print(f"{len(jobs)} patients x {args.epochs} epochs on {cores} cores")
@@ -57,8 +60,8 @@ def main() -> None:
     for processes, threads in cases:
         torch.set_num_threads(threads)  # the in-process case; workers set their own
         started = time.perf_counter()
-        with Workers(processes) as workers:
-            done = workers.run(train_patient, jobs, label=f"{processes}x{threads}")
+        with LocalPoolExecutor(processes) as executor:
+            done = executor.run(jobs, label=f"{processes}x{threads}")
         wall = time.perf_counter() - started
         baseline = baseline or wall
         training = sum(result.value or 0.0 for result in done.values())

@@ -24,10 +24,10 @@ from ecg_platform.data.source import DataSource
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.engine.trainer import evaluate, fit
 from ecg_platform.tracking.callback import EpochLogger
-from ecg_platform.tracking.models import log_model
+from ecg_platform.tracking.model_io import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
-from ecg_platform.workflows import common
+from ecg_platform.workflows import tracked_run
 from ecg_platform.workflows.hyperparams import patient_train_config
 from ecg_platform.workflows.request import PER_PATIENT_FIELDS, StageRequest
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS
@@ -67,11 +67,11 @@ def main() -> None:
     os.chdir(tempfile.mkdtemp(prefix="bench-tracking-"))
     mlflow.set_tracking_uri(args.tracking_uri or "sqlite:///mlflow.db")
 
-    model = common.new_model(request, train.seed)
+    model = tracked_run.new_model(request, train.seed)
     result = fit(model, splits["train"], splits["val"], train, progress=False)
     test = evaluate(model, splits["test"])
     example = splits["test"].x[:5].cpu().numpy()
-    tags = common.stage_tags(request)
+    tags = tracked_run.stage_tags(request)
     rows = []
     with stage_run("individual", args.patient, tags) as run:
         cold = _seconds(lambda: log_model(model, example), 1)
@@ -86,13 +86,13 @@ def main() -> None:
         model_uri = log_model(model, example)
         timed: dict[str, Callable[[], object]] = {
             "log ~40 params": lambda: run.log_params(
-                common.config_params(data, model.config, train)
+                tracked_run.config_params(data, model.config, train)
             ),
             "log one epoch's metrics": lambda: EpochLogger(run).on_epoch_end(
                 result.history[0], model, True
             ),
-            "log checkpoint": lambda: common.log_checkpoint(run, model),
-            "draw + log two figures": lambda: common.log_figures(run, result, test, "bench"),
+            "log checkpoint": lambda: tracked_run.log_checkpoint(run, model),
+            "draw + log two figures": lambda: tracked_run.log_figures(run, result, test, "bench"),
             "log_model (pt2 export, warm)": lambda: log_model(model, example),
             "register version + champion rule": lambda: promote_if_better(
                 "ecg-bench", register_model(model_uri, "ecg-bench", {"val_loss": 0.5})
@@ -102,15 +102,15 @@ def main() -> None:
             rows.append(_row(name, _seconds(action, args.repeats)))
 
     def plain() -> object:
-        fresh = common.new_model(request, train.seed)
+        fresh = tracked_run.new_model(request, train.seed)
         fit(fresh, splits["train"], splits["val"], train, progress=False)
         return evaluate(fresh, splits["test"])
 
     def tracked() -> object:
-        with stage_run("individual", args.patient, tags) as tracked_run:
-            fresh = common.new_model(request, train.seed)
-            return common.train_and_track(
-                tracked_run, "individual", args.patient, fresh, splits, train, data
+        with stage_run("individual", args.patient, tags) as run:
+            fresh = tracked_run.new_model(request, train.seed)
+            return tracked_run.train_and_track(
+                run, "individual", args.patient, fresh, splits, train, data
             )
 
     untracked_times, tracked_times = _seconds(plain, 2), _seconds(tracked, 2)

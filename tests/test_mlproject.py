@@ -23,7 +23,7 @@ from ecg_platform.data.patients import EVERY_PATIENT, PatientSelection
 from ecg_platform.data.source import DataSource
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import TRACKING
-from ecg_platform.workflows.parallel import cpu_cores
+from ecg_platform.workflows.executor import cpu_cores
 from ecg_platform.workflows.request import (
     PER_PATIENT_FIELDS,
     ReportRequest,

@@ -21,7 +21,7 @@ from ecg_platform.cli import cli
 from ecg_platform.data.config import data_config
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import CNN1D
-from ecg_platform.tracking.models import check_pickle_free, load_state_dict, log_model
+from ecg_platform.tracking.model_io import check_pickle_free, load_state_dict, log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import TRACKING

@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from ecg_platform.evaluation.report import compare, write_report
+from ecg_platform.evaluation.comparison import compare, write_report
 
 
 def _results(rows: dict[str, tuple[float, float]]) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import mlflow
 import numpy as np
 from ecg_platform.models.cnn1d import CNN1D
 from ecg_platform.models.config import ModelConfig
-from ecg_platform.tracking.models import log_model
+from ecg_platform.tracking.model_io import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.store import prepare_store

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from ecg_platform.tracking.models import (
+from ecg_platform.tracking.model_io import (
     PYFUNC_CONFIG,
     load_state_dict,
     log_model,

@@ -22,7 +22,7 @@ from ecg_platform.data.config import data_config
 from ecg_platform.data.dataset import StudyData
 from ecg_platform.data.patients import PatientSelection
 from ecg_platform.data.source import DataSource
-from ecg_platform.tracking.models import PYFUNC_CONFIG
+from ecg_platform.tracking.model_io import PYFUNC_CONFIG
 from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.individual import run_individual
 from ecg_platform.workflows.request import StageRequest

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from ecg_platform.cli import cli
 from ecg_platform.data.config import data_config
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
-from ecg_platform.tracking.models import log_model
+from ecg_platform.tracking.model_io import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import TRACKING
@@ -59,22 +59,38 @@ def test_finetune_with_an_empty_registry_says_to_pretrain_first(
     assert run.info.status == "FAILED"
 
 
-def test_all_patients_nest_under_a_parent_with_summary_metrics(
-    mlflow_store: str, excerpt_dir: Path, copy_record: Callable[..., Path], tmp_path: Path
+@pytest.mark.parametrize(
+    ("patients", "workers", "progress_line"),
+    [
+        ("all", "1", "epoch 1/1 train loss "),  # in this process: its epochs' log lines
+        ("119,233", "2", "[individual] "),  # in two spawned workers: a line per finished run
+    ],
+)
+def test_several_patients_nest_under_a_parent_with_summary_metrics(
+    mlflow_store: str,
+    excerpt_dir: Path,
+    copy_record: Callable[..., Path],
+    tmp_path: Path,
+    patients: str,
+    workers: str,
+    progress_line: str,
 ) -> None:
     data_dir = tmp_path / "two-records"
     for record in ("119", "233"):
         copy_record(excerpt_dir, record, data_dir)
-    args = ("individual", "--data-dir", str(data_dir), "--patient", "all", "--epochs", "1")
-    code, output = _invoke(*args)
+    args = ("individual", "--data-dir", str(data_dir), "--patient", patients, "--epochs", "1")
+    code, output = _invoke(*args, "--workers", workers)
     assert code == 0, output
-    assert output.count("epoch 1/1 train loss ") == 2  # one epoch line per patient's run
+    assert output.count(progress_line) == 2  # one line per patient's run
     client = MlflowClient()
     experiment = client.get_experiment_by_name(TRACKING.experiment("individual"))
     runs = client.search_runs([experiment.experiment_id])
+    assert {run.info.status for run in runs} == {"FINISHED"}
     (parent,) = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
     children = {run.data.tags["patient"]: run for run in runs if run is not parent}
-    assert parent.data.tags["patient"] == "all"
+    assert parent.data.tags["patient"] == patients
+    assert parent.data.params["data.patients"] == "119,233"
+    assert {run.info.run_name for run in children.values()} == {"individual-119", "individual-233"}
     assert set(children) == {"119", "233"}
     assert {run.data.tags["mlflow.parentRunId"] for run in children.values()} == {
         parent.info.run_id

@@ -63,7 +63,7 @@ def grid_spec(params: Params) -> GridSpec:
 
 def worker_count(params: Params) -> int:
     """--workers, `auto`: one per CPU core."""
-    from ecg_platform.workflows.parallel import cpu_cores
+    from ecg_platform.workflows.executor import cpu_cores
 
     return params["workers"] or cpu_cores()
 

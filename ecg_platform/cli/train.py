@@ -36,6 +36,7 @@ def pretrain(**options: Any) -> None:
 
 @click.command(context_settings={"show_default": True})
 @training_options("individual")
+@WORKERS_OPTION
 def individual(**options: Any) -> None:
     """Train one CNN per patient from scratch on that patient's windows only.
 
@@ -44,12 +45,14 @@ def individual(**options: Any) -> None:
     """
     from ecg_platform.workflows.individual import run_individual
 
-    _echo_outcomes(run_individual(stage_request("individual", options)))
+    request = stage_request("individual", options)
+    _echo_outcomes(run_individual(request, worker_count(options)))
 
 
 @click.command(context_settings={"show_default": True})
 @training_options("finetune")
 @pretrained_options()
+@WORKERS_OPTION
 def finetune(pretrained: str, force: bool, **options: Any) -> None:
     """Fine-tune the pretrained CNN per patient: frozen encoder, only the head is trained
     (or, with --encoder-lr-scale > 0, the whole network, the encoder at a scaled rate).
@@ -60,7 +63,7 @@ def finetune(pretrained: str, force: bool, **options: Any) -> None:
     from ecg_platform.workflows.finetune import run_finetune
 
     request = stage_request("finetune", options)
-    _echo_outcomes(run_finetune(request, pretrained_uri=pretrained, force=force))
+    _echo_outcomes(run_finetune(request, pretrained, force, worker_count(options)))
 
 
 @click.command("grid-search", context_settings={"show_default": True})

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+import functools
+
+import torch
+
 from ecg_platform.data.config import DataConfig
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import load_pretrained
-from ecg_platform.tracking.models import load_state_dict
+from ecg_platform.tracking.model_io import load_state_dict
 from ecg_platform.tracking.registry import ModelSource, resolve_model_source
-from ecg_platform.tracking.runs import TrackedRun
 from ecg_platform.tracking.schema import (
     PRETRAINED_RUN_TAG,
     PRETRAINED_URI_TAG,
     PRETRAINED_VERSION_TAG,
     TRACKING,
 )
-from ecg_platform.workflows.common import (
-    for_each_patient,
+from ecg_platform.tracking.worker_runs import tracking_uri
+from ecg_platform.workflows.hyperparams import patient_settings
+from ecg_platform.workflows.patient_runs import outer_run, run_patients
+from ecg_platform.workflows.request import RunOutcome, StageRequest
+from ecg_platform.workflows.tracked_run import (
     load_request_study,
     new_model,
-    outer_run,
     stage_tags,
     train_and_track,
 )
-from ecg_platform.workflows.hyperparams import patient_settings
-from ecg_platform.workflows.request import RunOutcome, StageRequest
 
 
 def resolve_pretrained(uri: str, data: DataConfig, force: bool) -> ModelSource:
@@ -47,35 +50,67 @@ def resolve_pretrained(uri: str, data: DataConfig, force: bool) -> ModelSource:
     return source
 
 
-def run_finetune(request: StageRequest, pretrained_uri: str, force: bool) -> list[RunOutcome]:
-    """Fine-tune, test and register `ecg-finetuned-<patient>` for each requested patient."""
+def run_finetune(
+    request: StageRequest, pretrained_uri: str, force: bool, workers: int = 1
+) -> list[RunOutcome]:
+    """Fine-tune, test and register `ecg-finetuned-<patient>` for each requested patient; several
+    patients in nested runs, `workers` at a time, all from the version `pretrained_uri` named
+    when they started."""
+    if not request.several_patients:
+        return [train_finetuned(request, pretrained_uri, force)]
     with outer_run(request, stage_tags(request)) as outer:
         source = resolve_pretrained(pretrained_uri, request.data, force)
-        weights = load_state_dict(source.uri)
-        tags = stage_tags(request) | {
-            PRETRAINED_URI_TAG: source.uri,
-            PRETRAINED_VERSION_TAG: source.version or "",
-            PRETRAINED_RUN_TAG: source.run_id or "",
-        }
-        outer.set_tags(tags)
+        pretrained_weights(source.uri)  # unloadable: stop before any patient's run
+        outer.set_tags(pretrained_tags(source))
+        train_one = functools.partial(
+            train_finetuned, pretrained_uri=pretrained_uri, force=force, source=source
+        )
+        return run_patients(outer, request, train_one, workers)
+
+
+def train_finetuned(
+    request: StageRequest, pretrained_uri: str, force: bool, source: ModelSource | None = None
+) -> RunOutcome:
+    """The run of the request's one patient (nested under `request.parent_run_id`, if any), from
+    `source`, the exact model behind `pretrained_uri` (resolved here when not given)."""
+    with outer_run(request, stage_tags(request)) as run:
+        source = source or resolve_pretrained(pretrained_uri, request.data, force)
+        run.set_tags(pretrained_tags(source))
+        weights = pretrained_weights(source.uri)
         loaded = load_request_study(request)
-        device = resolve_device(request.train.device)
+        patient = loaded.records[0]
+        train, origin = patient_settings(patient, request)
+        run.set_tags(origin)
+        run.log_params(
+            origin
+            | {
+                "data.dir": loaded.data_dir,
+                "pretrained.requested": pretrained_uri,
+                "pretrained.uri": source.uri,
+                "pretrained.forced": force,
+            }
+        )
+        model = new_model(request, train.seed)
+        load_pretrained(model, weights)
+        splits = loaded.splits([patient], resolve_device(train.device))
+        return train_and_track(run, "finetune", patient, model, splits, train, request.data)
 
-        def run_one(run: TrackedRun, patient: str) -> RunOutcome:
-            train, origin = patient_settings(patient, request)
-            run.set_tags(origin)
-            run.log_params(
-                origin
-                | {
-                    "data.dir": loaded.data_dir,
-                    "pretrained.requested": pretrained_uri,
-                    "pretrained.uri": source.uri,
-                    "pretrained.forced": force,
-                }
-            )
-            model = new_model(request, train.seed)
-            load_pretrained(model, weights)
-            splits = loaded.splits([patient], device)
-            return train_and_track(run, "finetune", patient, model, splits, train, request.data)
 
-        return for_each_patient(outer, request, loaded.records, tags, run_one)
+def pretrained_weights(uri: str) -> dict[str, torch.Tensor]:
+    """The weights of an exact pretrained model, loaded once per process and tracking store."""
+    return _weights_in_store(tracking_uri(), uri)
+
+
+@functools.cache
+def _weights_in_store(store: str, uri: str) -> dict[str, torch.Tensor]:
+    """Keyed by the store too: `models:/ecg-pretrained/1` of one store is not another's."""
+    return load_state_dict(uri)
+
+
+def pretrained_tags(source: ModelSource) -> dict[str, str]:
+    """The tags a finetune run (and its parent) carries for the model it starts from."""
+    return {
+        PRETRAINED_URI_TAG: source.uri,
+        PRETRAINED_VERSION_TAG: source.version or "",
+        PRETRAINED_RUN_TAG: source.run_id or "",
+    }

@@ -9,12 +9,9 @@ The winner is recorded as tags on the patient's grid-search run, where `individu
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
-
-import torch
 
 from ecg_platform.data.patients import PatientSelection
 from ecg_platform.engine.config import TrainConfig
@@ -23,9 +20,8 @@ from ecg_platform.engine.trainer import fit
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import load_pretrained
 from ecg_platform.tracking.callback import EpochLogger
-from ecg_platform.tracking.models import load_state_dict
-from ecg_platform.tracking.queries import FINISHED, RunRecord, find_runs, has_params
 from ecg_platform.tracking.registry import ModelSource
+from ecg_platform.tracking.run_search import FINISHED, RunRecord, find_finished_run, find_runs
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.tracking.schema import (
     GRID_MODE_TAG,
@@ -37,13 +33,18 @@ from ecg_platform.tracking.schema import (
     TRACKING,
     PatientMode,
 )
-from ecg_platform.tracking.workers import fail_open_children
-from ecg_platform.workflows.common import config_params, load_request_study, new_model, stage_tags
-from ecg_platform.workflows.finetune import resolve_pretrained
+from ecg_platform.workflows.executor import Executor, Job, make_executor
+from ecg_platform.workflows.finetune import pretrained_weights, resolve_pretrained
 from ecg_platform.workflows.hyperparams import GridWinner
-from ecg_platform.workflows.parallel import Workers
 from ecg_platform.workflows.request import StageRequest
+from ecg_platform.workflows.reuse import run_or_reuse
 from ecg_platform.workflows.settings import GridSpec, PatientHyperparams
+from ecg_platform.workflows.tracked_run import (
+    config_params,
+    load_request_study,
+    new_model,
+    stage_tags,
+)
 
 STAGE = "grid-search"
 GRID_FIELDS = tuple(f"train.{name}" for name in ("batch_size", "lr", "weighted_sampling"))
@@ -130,12 +131,6 @@ class SettingJob:
     parent_run_id: str
 
 
-@functools.cache
-def _pretrained_weights(uri: str) -> dict[str, torch.Tensor]:
-    """The pretrained weights, loaded once per process (`uri` names an exact version)."""
-    return load_state_dict(uri)
-
-
 def run_setting(job: SettingJob) -> SettingResult:
     """Train one setting and log it as a run nested under the patient's grid-search run."""
     plan, setting = job.plan, job.setting
@@ -149,7 +144,7 @@ def run_setting(job: SettingJob) -> SettingResult:
         run.log_params(plan.params(setting) | {"data.dir": loaded.data_dir, "grid.mode": plan.mode})
         model = new_model(plan.request, train.seed)
         if plan.pretrained is not None:
-            load_pretrained(model, _pretrained_weights(plan.pretrained.uri))
+            load_pretrained(model, pretrained_weights(plan.pretrained.uri))
         splits = loaded.splits([job.patient], resolve_device(train.device))
         result = fit(model, splits["train"], splits["val"], train, callbacks=[EpochLogger(run)])
         accuracy = result.best.val["balanced_accuracy"]
@@ -200,35 +195,34 @@ class PatientGrid:
 
 
 def search_patient(
-    run: TrackedRun, plan: GridPlan, grid: GridSpec, patient: str, workers: Workers
+    run: TrackedRun, plan: GridPlan, grid: GridSpec, patient: str, executor: Executor
 ) -> PatientGrid:
     """Every setting for one patient under its grid-search `run` (finished ones reused); the
     winner recorded on `run`. Raises when no setting finished."""
-    previous = find_runs(plan.tags("setting") | {PATIENT_TAG: patient})
-    reused, jobs = {}, {}
-    for setting in grid.settings():
-        match = next((r for r in previous if has_params(r, plan.params(setting))), None)
-        if match is not None:
-            reused[setting_label(setting)] = SettingResult.of_run(setting, match)
-        else:
-            jobs[setting_label(setting)] = SettingJob(plan, patient, setting, run.run_id)
-    done = workers.run(run_setting, jobs, label=f"{STAGE} {patient}")
-    results = []
-    for setting in grid.settings():
-        label = setting_label(setting)
-        if label in reused:
-            results.append(reused[label])
-        else:
-            outcome = done[label]
-            failed = SettingResult(setting, None, "FAILED", error=outcome.error)
-            results.append(outcome.value or failed)
-    if any(result.error for result in results):
-        fail_open_children(run.run_id, "its worker process died")
+    settings = {setting_label(setting): setting for setting in grid.settings()}
+    jobs = [
+        Job(label, run_setting, SettingJob(plan, patient, setting, run.run_id), run.run_id)
+        for label, setting in settings.items()
+    ]
+    tags = plan.tags("setting") | {PATIENT_TAG: patient}
+    previous = find_runs(tags)
+
+    def reuse(job: Job[SettingResult]) -> SettingResult | None:
+        setting = job.argument.setting
+        match = find_finished_run(tags, plan.params(setting), previous)
+        return SettingResult.of_run(setting, match) if match else None
+
+    batch = run_or_reuse(executor, jobs, reuse, f"{STAGE} {patient}", "settings")
+    done, failed = batch.outcomes(), batch.failed()
+    results = [
+        done.get(label) or SettingResult(setting, None, "FAILED", error=failed[label])
+        for label, setting in settings.items()
+    ]
     run.log_dict({"settings": [result.as_dict() for result in results]}, "grid_results.json")
     run.log_metrics(
         {
             "settings_finished": sum(result.status == FINISHED for result in results),
-            "settings_reused": len(reused),
+            "settings_reused": len(batch.reused),
             "settings_failed": sum(result.status != FINISHED for result in results),
         }
     )
@@ -295,14 +289,14 @@ def run_grid_search(
             outer.set_tags(plan.tags(role))
         outer.log_params(grid_params(plan, grid, workers))
         records = load_request_study(request).records
-        with Workers(workers) as pool:
+        with make_executor(workers) as executor:
             if not several:
-                return [search_patient(outer, plan, grid, records[0], pool)]
-            return _search_patients(outer, plan, grid, records, pool)
+                return [search_patient(outer, plan, grid, records[0], executor)]
+            return _search_patients(outer, plan, grid, records, executor)
 
 
 def _search_patients(
-    outer: TrackedRun, plan: GridPlan, grid: GridSpec, records: list[str], pool: Workers
+    outer: TrackedRun, plan: GridPlan, grid: GridSpec, records: list[str], executor: Executor
 ) -> list[PatientGrid]:
     """One nested grid-search run per patient; a patient without a winner fails at the end."""
     searched, failed = [], []
@@ -310,7 +304,7 @@ def _search_patients(
         name = f"{STAGE}-{record}"
         try:
             with stage_run(STAGE, record, plan.tags("patient"), name, nested=True) as run:
-                searched.append(search_patient(run, plan, grid, record, pool))
+                searched.append(search_patient(run, plan, grid, record, executor))
         except EcgPlatformError as exc:
             failed.append(f"{record}: {exc}")
     winners = {found.patient: found.winner.as_dict() for found in searched}

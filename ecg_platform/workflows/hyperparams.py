@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ecg_platform.engine.config import TrainConfig
-from ecg_platform.tracking.queries import find_runs
+from ecg_platform.tracking.run_search import find_runs
 from ecg_platform.tracking.schema import (
     DATA_HASH_TAG,
     GRID_MODE_TAG,

@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 from ecg_platform.engine.runtime import resolve_device
-from ecg_platform.tracking.runs import TrackedRun
-from ecg_platform.workflows.common import (
-    for_each_patient,
+from ecg_platform.workflows.hyperparams import patient_settings
+from ecg_platform.workflows.patient_runs import outer_run, run_patients
+from ecg_platform.workflows.request import RunOutcome, StageRequest
+from ecg_platform.workflows.tracked_run import (
     load_request_study,
     new_model,
-    outer_run,
     stage_tags,
     train_and_track,
 )
-from ecg_platform.workflows.hyperparams import patient_settings
-from ecg_platform.workflows.request import RunOutcome, StageRequest
 
 
-def run_individual(request: StageRequest) -> list[RunOutcome]:
-    """Train, test and register `ecg-individual-<patient>` for each requested patient."""
-    tags = stage_tags(request)
-    with outer_run(request, tags) as outer:
+def run_individual(request: StageRequest, workers: int = 1) -> list[RunOutcome]:
+    """Train, test and register `ecg-individual-<patient>` for each requested patient; several
+    patients in nested runs, `workers` at a time."""
+    if not request.several_patients:
+        return [train_individual(request)]
+    with outer_run(request, stage_tags(request)) as outer:
+        return run_patients(outer, request, train_individual, workers)
+
+
+def train_individual(request: StageRequest) -> RunOutcome:
+    """The run of the request's one patient (nested under `request.parent_run_id`, if any)."""
+    with outer_run(request, stage_tags(request)) as run:
         loaded = load_request_study(request)
-        device = resolve_device(request.train.device)
-
-        def run_one(run: TrackedRun, patient: str) -> RunOutcome:
-            train, origin = patient_settings(patient, request)
-            run.set_tags(origin)
-            run.log_params(origin | {"data.dir": loaded.data_dir})
-            model = new_model(request, train.seed)
-            splits = loaded.splits([patient], device)
-            return train_and_track(run, "individual", patient, model, splits, train, request.data)
-
-        return for_each_patient(outer, request, loaded.records, tags, run_one)
+        patient = loaded.records[0]
+        train, origin = patient_settings(patient, request)
+        run.set_tags(origin)
+        run.log_params(origin | {"data.dir": loaded.data_dir})
+        model = new_model(request, train.seed)
+        splits = loaded.splits([patient], resolve_device(train.device))
+        return train_and_track(run, "individual", patient, model, splits, train, request.data)

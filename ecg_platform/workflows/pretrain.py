@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.tracking.runs import stage_run
-from ecg_platform.workflows.common import load_request_study, new_model, stage_tags, train_and_track
 from ecg_platform.workflows.request import RunOutcome, StageRequest
+from ecg_platform.workflows.tracked_run import (
+    load_request_study,
+    new_model,
+    stage_tags,
+    train_and_track,
+)
 
 
 def run_pretrain(request: StageRequest) -> list[RunOutcome]:

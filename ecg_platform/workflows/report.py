@@ -19,9 +19,9 @@ from ecg_platform.data.config import DataConfig
 from ecg_platform.data.dataset import StudyData
 from ecg_platform.engine.trainer import EpochRecord
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.evaluation.comparison import MODES, Comparison, compare, write_report
 from ecg_platform.evaluation.plots import training_curves_figure
-from ecg_platform.evaluation.report import MODES, Comparison, compare, write_report
-from ecg_platform.tracking.queries import (
+from ecg_platform.tracking.run_search import (
     FINISHED,
     RunRecord,
     child_runs,

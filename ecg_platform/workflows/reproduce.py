@@ -8,39 +8,44 @@ time went.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
-from ecg_platform.data.patients import PatientSelection
 from ecg_platform.errors import EcgPlatformError
-from ecg_platform.tracking.queries import RunRecord, find_runs, has_params
+from ecg_platform.tracking.run_search import find_finished_run, find_runs
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.tracking.schema import (
     DATA_HASH_TAG,
     PATIENT_TAG,
     PRETRAINED_URI_TAG,
     PRETRAINED_VERSION_TAG,
-    REGISTERED_MODEL_TAG,
     REGISTERED_VERSION_TAG,
     STAGE_TAG,
     TRACKING,
     Stage,
 )
-from ecg_platform.tracking.workers import fail_open_children
-from ecg_platform.workflows.common import config_params, log_patients_summary, stage_tags
-from ecg_platform.workflows.finetune import run_finetune
+from ecg_platform.workflows.executor import (
+    Executor,
+    Job,
+    make_executor,
+    threads_per_worker,
+)
+from ecg_platform.workflows.finetune import train_finetuned
 from ecg_platform.workflows.hyperparams import patient_settings
-from ecg_platform.workflows.individual import run_individual
-from ecg_platform.workflows.parallel import Workers, announce, threads_per_worker
+from ecg_platform.workflows.individual import train_individual
+from ecg_platform.workflows.patient_runs import TrainOne, log_patients_summary, patient_jobs
 from ecg_platform.workflows.pretrain import run_pretrain
+from ecg_platform.workflows.progress import announce
 from ecg_platform.workflows.report import ReportOutcome, report, runs_by_id
 from ecg_platform.workflows.request import (
     ReportRequest,
     ReproduceRequest,
     RunOutcome,
-    StageRequest,
 )
+from ecg_platform.workflows.reuse import run_or_reuse
+from ecg_platform.workflows.tracked_run import config_params, outcome_of_run, stage_tags
 
 PATIENT_STAGES: tuple[Stage, ...] = ("individual", "finetune")
 
@@ -77,41 +82,6 @@ def timing_table(times: list[StageTime], workers: int, total: float) -> str:
 
 
 @dataclass(frozen=True)
-class PatientJob:
-    """One patient's run of a stage, for a worker."""
-
-    request: StageRequest
-    pretrained_uri: str | None
-
-
-def run_patient(job: PatientJob) -> RunOutcome:
-    """The patient's individual or finetune run, nested under the stage's parent run."""
-    if job.pretrained_uri is not None:
-        (outcome,) = run_finetune(job.request, job.pretrained_uri, force=False)
-    else:
-        (outcome,) = run_individual(job.request)
-    return outcome
-
-
-def outcome_of_run(run: RunRecord) -> RunOutcome:
-    """A finished run, reused, as the outcome it had."""
-    metrics = run.metrics
-    return RunOutcome(
-        patient=run.tags[PATIENT_TAG],
-        run_id=run.run_id,
-        test_metrics={
-            key.removeprefix("test_"): value
-            for key, value in metrics.items()
-            if key.startswith("test_")
-        },
-        best_epoch=int(metrics.get("best_epoch", 0)),
-        model_name=run.tags.get(REGISTERED_MODEL_TAG, ""),
-        model_version=run.tags.get(REGISTERED_VERSION_TAG, ""),
-        champion=False,
-    )
-
-
-@dataclass(frozen=True)
 class PretrainedModel:
     """The pretrained model the finetune stage starts from."""
 
@@ -122,6 +92,11 @@ class PretrainedModel:
     def uri(self) -> str:
         """Its exact registry URI."""
         return f"models:/{TRACKING.pretrained_model}/{self.version}"
+
+    @classmethod
+    def of(cls, outcome: RunOutcome) -> PretrainedModel:
+        """The model a pretraining run registered."""
+        return cls(outcome.run_id, outcome.model_version)
 
     def tags(self) -> dict[str, str]:
         """The tags finetune runs carry for it."""
@@ -136,17 +111,17 @@ def pretrain_step(
     stage_request = request.stage_request("pretrain", top.run_id)
     expected = config_params(request.data, request.model, request.pretrain)
     expected["data.patients"] = ",".join(records)
-    for run in find_runs({STAGE_TAG: "pretrain", **stage_tags(stage_request)}):
-        if has_params(run, expected) and run.tags.get(REGISTERED_VERSION_TAG):
-            announce(f"pretrain: reusing finished run {run.run_id}")
-            model = PretrainedModel(run.run_id, run.tags[REGISTERED_VERSION_TAG])
-            return model, StageTime("pretrain", time.perf_counter() - started, reused=1)
+    found = find_finished_run({STAGE_TAG: "pretrain", **stage_tags(stage_request)}, expected)
+    if found is not None and found.tags.get(REGISTERED_VERSION_TAG):
+        announce(f"pretrain: reusing finished run {found.run_id}")
+        model = PretrainedModel.of(outcome_of_run(found))
+        return model, StageTime("pretrain", time.perf_counter() - started, reused=1)
     announce(f"pretrain: {len(records)} patients pooled, {request.pretrain.epochs} epochs")
     (outcome,) = run_pretrain(stage_request)
     wall = time.perf_counter() - started
     training = outcome.train_seconds
     timing = StageTime("pretrain", wall, runs=1, training=training, other=wall - training)
-    return PretrainedModel(outcome.run_id, outcome.model_version), timing
+    return PretrainedModel.of(outcome), timing
 
 
 @dataclass
@@ -162,65 +137,51 @@ def patient_step(
     stage: Stage,
     request: ReproduceRequest,
     records: list[str],
-    pool: Workers,
+    executor: Executor,
     pretrained: PretrainedModel | None,
 ) -> StageResult:
-    """One run per patient under a stage parent run: finished ones reused, the rest in the
-    workers."""
+    """One run per patient under a stage parent run: finished ones reused, the rest run by the
+    executor."""
     started = time.perf_counter()
     parent_request = request.stage_request(stage)
     extra_tags = pretrained.tags() if pretrained else {}
     tags = stage_tags(parent_request) | extra_tags
     previous = find_runs({STAGE_TAG: stage, **tags})
+    train_one: TrainOne = train_individual
+    if pretrained is not None:
+        train_one = functools.partial(train_finetuned, pretrained_uri=pretrained.uri, force=False)
+
+    def reuse(job: Job[RunOutcome]) -> RunOutcome | None:
+        train, _ = patient_settings(job.name, job.argument)
+        expected = config_params(request.data, request.model, train)
+        found = find_finished_run({PATIENT_TAG: job.name}, expected, previous)
+        return outcome_of_run(found) if found else None
+
     label = request.patients.label
     with stage_run(stage, label, tags, f"{stage}-{label}", nested=True) as run:
-        reused, jobs = {}, {}
-        for patient in records:
-            patient_request = replace(
-                parent_request, patients=PatientSelection((patient,)), parent_run_id=run.run_id
-            )
-            train, _ = patient_settings(patient, patient_request)
-            expected = config_params(request.data, request.model, train)
-            match = next(
-                (r for r in previous if r.tags[PATIENT_TAG] == patient and has_params(r, expected)),
-                None,
-            )
-            if match is not None:
-                reused[patient] = outcome_of_run(match)
-            else:
-                jobs[patient] = PatientJob(patient_request, pretrained and pretrained.uri)
-        announce(
-            f"{stage}: {len(records)} patients, {len(reused)} reused (already finished), "
-            f"{len(jobs)} to run on {pool.count} worker(s) x "
-            f"{threads_per_worker(pool.count)} thread(s)"
-        )
-        done = pool.run(run_patient, jobs, label=stage)
-        made = {patient: result.value for patient, result in done.items() if result.value}
-        failed = {patient: result.error or "" for patient, result in done.items() if result.error}
-        if failed:
-            fail_open_children(run.run_id, "its worker process died")
-        outcomes = {
-            patient: (reused | made)[patient] for patient in records if patient not in failed
-        }
+        jobs = patient_jobs(parent_request, records, run.run_id, train_one)
+        batch = run_or_reuse(executor, jobs, reuse, stage, "patients")
+        outcomes, failed = batch.outcomes(), batch.failed()
         if outcomes:
             log_patients_summary(run, list(outcomes.values()))
         run.log_dict(
             {
                 "runs": {patient: outcome.run_id for patient, outcome in outcomes.items()},
-                "reused": sorted(reused),
+                "reused": sorted(batch.reused),
                 "failed": failed,
             },
             "patient_runs.json",
         )
-    training = sum(outcome.train_seconds for outcome in made.values())
+    made = {patient: result for patient, result in batch.ran.items() if result.ok}
+    training = sum(outcomes[patient].train_seconds for patient in made)
     timing = StageTime(
         stage,
         time.perf_counter() - started,
-        runs=len(jobs),
-        reused=len(reused),
+        runs=len(batch.ran),
+        reused=len(batch.reused),
         failed=len(failed),
         training=training,
-        other=sum(result.seconds for result in done.values() if result.value) - training,
+        other=sum(result.seconds for result in made.values()) - training,
     )
     return StageResult(outcomes, failed, timing)
 
@@ -268,10 +229,10 @@ def reproduce(request: ReproduceRequest) -> ReproduceOutcome:
         pretrained, timing = pretrain_step(request, records, top)
         times.append(timing)
         results: dict[str, StageResult] = {}
-        with Workers(request.workers) as pool:
+        with make_executor(request.workers) as executor:
             for stage in PATIENT_STAGES:
                 results[stage] = patient_step(
-                    stage, request, records, pool, pretrained if stage == "finetune" else None
+                    stage, request, records, executor, pretrained if stage == "finetune" else None
                 )
                 times.append(results[stage].timing)
         outcome, timing = report_step(request, results, top)

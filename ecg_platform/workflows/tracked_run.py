@@ -1,12 +1,10 @@
-"""What every stage shares: the study's data, one tracked train-test-register run, and the
-parent run with one nested run per patient."""
+"""One tracked training run, as every stage makes it: the study's data, the run's tags and
+params, train-test-register, and the outcome it had (also rebuilt from a finished run)."""
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +21,13 @@ from ecg_platform.evaluation.plots import confusion_matrix_figure, training_curv
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.callback import EpochLogger
-from ecg_platform.tracking.models import log_model
+from ecg_platform.tracking.model_io import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
-from ecg_platform.tracking.runs import TrackedRun, stage_run
+from ecg_platform.tracking.run_search import RunRecord
+from ecg_platform.tracking.runs import TrackedRun
 from ecg_platform.tracking.schema import (
     DATA_HASH_TAG,
+    PATIENT_TAG,
     REGISTERED_MODEL_TAG,
     REGISTERED_VERSION_TAG,
     TRACKING,
@@ -141,43 +141,19 @@ def log_figures(run: TrackedRun, result: FitResult, test: Mapping[str, float], t
     )
 
 
-def outer_run(request: StageRequest, tags: Mapping[str, str]) -> AbstractContextManager[TrackedRun]:
-    """The request's top run: the patient's own run, or the parent of one run per patient."""
-    patients = request.patients.label
-    name = f"{request.stage}-{patients}"
-    return stage_run(
-        request.stage, patients, tags, run_name=name, parent_run_id=request.parent_run_id
-    )
-
-
-def for_each_patient(
-    outer: TrackedRun,
-    request: StageRequest,
-    records: Sequence[str],
-    tags: Mapping[str, str],
-    run_one: Callable[[TrackedRun, str], RunOutcome],
-) -> list[RunOutcome]:
-    """`run_one` in `outer` for a single patient; else in nested runs, and the mean and
-    median test balanced accuracy on `outer`."""
-    if not request.several_patients:
-        return [run_one(outer, records[0])]
-    outer.log_params({"data.patients": ",".join(records)})
-    outcomes = []
-    for record in records:
-        name = f"{request.stage}-{record}"
-        with stage_run(request.stage, record, tags, run_name=name, nested=True) as run:
-            outcomes.append(run_one(run, record))
-    log_patients_summary(outer, outcomes)
-    return outcomes
-
-
-def log_patients_summary(outer: TrackedRun, outcomes: Sequence[RunOutcome]) -> None:
-    """The mean and median test balanced accuracy of the patients' runs, on their parent."""
-    accuracies = [outcome.test_metrics["balanced_accuracy"] for outcome in outcomes]
-    outer.log_metrics(
-        {
-            "test_balanced_accuracy_mean": statistics.fmean(accuracies),
-            "test_balanced_accuracy_median": statistics.median(accuracies),
-            "patients": len(outcomes),
-        }
+def outcome_of_run(run: RunRecord) -> RunOutcome:
+    """The outcome a finished run had, rebuilt from what it logged (to reuse the run)."""
+    metrics = run.metrics
+    return RunOutcome(
+        patient=run.tags[PATIENT_TAG],
+        run_id=run.run_id,
+        test_metrics={
+            key.removeprefix("test_"): value
+            for key, value in metrics.items()
+            if key.startswith("test_")
+        },
+        best_epoch=int(metrics.get("best_epoch", 0)),
+        model_name=run.tags.get(REGISTERED_MODEL_TAG, ""),
+        model_version=run.tags.get(REGISTERED_VERSION_TAG, ""),
+        champion=False,
     )

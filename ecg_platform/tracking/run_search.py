@@ -1,4 +1,5 @@
-"""Finding runs across every experiment by their tags, and reading back what they logged.
+"""Finding runs across every experiment by their tags, reading back what they logged, and the
+finished run a new one would repeat (to reuse it instead).
 
 Runs are found by tags, never by experiment: a stage's runs live in its own experiment, in the
 experiment `mlflow run --experiment-name` chose, or nested under a `reproduce` run.
@@ -6,7 +7,7 @@ experiment `mlflow run --experiment-name` chose, or nested under a `reproduce` r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlflow import MlflowClient
@@ -97,6 +98,30 @@ def metric_histories(run_id: str, keys: Iterable[str]) -> dict[str, dict[int, fl
     }
 
 
-def has_params(run: RunRecord, params: Mapping[str, object]) -> bool:
+def find_finished_run(
+    tags: Mapping[str, str],
+    params: Mapping[str, object],
+    among: Sequence[RunRecord] | None = None,
+) -> RunRecord | None:
+    """The newest FINISHED run with these tags that logged these params, or None: the run that
+    a new one with them would repeat (the lookup of `_get_or_run` in MLflow's multistep example).
+
+    `among`: runs found before (newest first), searched instead of the store, so that one
+    `find_runs` serves the look-ups of many jobs.
+    """
+    candidates = find_runs(tags) if among is None else among
+    return next(
+        (
+            run
+            for run in candidates
+            if run.status == FINISHED
+            and all(run.tags.get(key) == value for key, value in tags.items())
+            and _has_params(run, params)
+        ),
+        None,
+    )
+
+
+def _has_params(run: RunRecord, params: Mapping[str, object]) -> bool:
     """Whether the run logged every one of `params` with the same value (compared as text)."""
     return all(run.params.get(key) == str(value) for key, value in params.items())

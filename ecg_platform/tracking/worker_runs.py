@@ -1,4 +1,5 @@
-"""MLflow in worker processes: the store they log to, and the runs a dead worker left open."""
+"""MLflow runs in worker processes: the store workers log to, and closing the runs that a dead
+worker left RUNNING."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 from mlflow.environment_variables import MLFLOW_RUN_ID, MLFLOW_TRACKING_URI
 
-from ecg_platform.tracking.queries import RUNNING, child_runs
+from ecg_platform.tracking.run_search import RUNNING, child_runs
 from ecg_platform.tracking.schema import FAILURE_TAG
 
 
