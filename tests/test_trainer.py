@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import logging
 import math
@@ -12,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+import ecg_platform.engine
 from ecg_platform.data.dataset import StudyData
 from ecg_platform.data.loaders import TensorSplit, patient_splits
 from ecg_platform.engine.config import TrainConfig
@@ -361,3 +363,21 @@ def test_device_resolution() -> None:
             resolve_device("cuda")
     with pytest.raises(EcgPlatformError, match="unknown device"):
         resolve_device("abacus")
+
+
+def test_the_engine_knows_models_only_by_their_protocol() -> None:
+    """The data flow: the engine imports data and the model protocol, nothing downstream."""
+    modules = set()
+    for path in Path(ecg_platform.engine.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules.add(node.module)
+            elif isinstance(node, ast.Import):
+                modules.update(alias.name for alias in node.names)
+    ours = {name for name in modules if name.startswith("ecg_platform.")}
+    downstream = ("evaluation", "tracking", "workflows", "cli")
+    assert not [name for name in ours if name.split(".")[1] in downstream]
+    assert {name for name in ours if name.startswith("ecg_platform.models")} == {
+        "ecg_platform.models.protocol"
+    }
+    assert "mlflow" not in {name.split(".")[0] for name in modules}
