@@ -22,6 +22,7 @@ from ecg_platform.data.dataset import load_study
 from ecg_platform.data.loaders import patient_splits
 from ecg_platform.engine.runtime import seed_everything
 from ecg_platform.engine.trainer import fit
+from ecg_platform.evaluation.metrics import classification_metrics as metrics
 from ecg_platform.models.cnn1d import CNN1D
 from ecg_platform.workflows.executor import Job, LocalPoolExecutor, cpu_cores
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS, STUDY_HYPERPARAMS
@@ -38,7 +39,7 @@ def train_patient(job: tuple[Path, str, int]) -> float:
         epochs=epochs, early_stopping=False, **asdict(STUDY_HYPERPARAMS[patient])
     )
     seed_everything(config.seed)
-    result = fit(CNN1D(), splits["train"], splits["val"], config, progress=False)
+    result = fit(CNN1D(), splits["train"], splits["val"], config, progress=False, metrics=metrics)
     return sum(record.seconds for record in result.history)
 
 

@@ -23,6 +23,7 @@ from ecg_platform.data.patients import PatientSelection
 from ecg_platform.data.source import DataSource
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.engine.trainer import evaluate, fit
+from ecg_platform.evaluation.metrics import classification_metrics as metrics
 from ecg_platform.tracking.callback import EpochLogger
 from ecg_platform.tracking.model_io import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
@@ -68,8 +69,8 @@ def main() -> None:
     mlflow.set_tracking_uri(args.tracking_uri or "sqlite:///mlflow.db")
 
     model = tracked_run.new_model(request, train.seed)
-    result = fit(model, splits["train"], splits["val"], train, progress=False)
-    test = evaluate(model, splits["test"])
+    result = fit(model, splits["train"], splits["val"], train, progress=False, metrics=metrics)
+    test = evaluate(model, splits["test"], metrics=metrics)
     example = splits["test"].x[:5].cpu().numpy()
     tags = tracked_run.stage_tags(request)
     rows = []
@@ -103,8 +104,8 @@ def main() -> None:
 
     def plain() -> object:
         fresh = tracked_run.new_model(request, train.seed)
-        fit(fresh, splits["train"], splits["val"], train, progress=False)
-        return evaluate(fresh, splits["test"])
+        fit(fresh, splits["train"], splits["val"], train, progress=False, metrics=metrics)
+        return evaluate(fresh, splits["test"], metrics=metrics)
 
     def tracked() -> object:
         with stage_run("individual", args.patient, tags) as run:

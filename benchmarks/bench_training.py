@@ -57,7 +57,9 @@ def run_case(
     from ecg_platform.data.loaders import patient_splits
     from ecg_platform.engine.runtime import resolve_device, seed_everything
     from ecg_platform.engine.trainer import finetune_head, fit
-    from ecg_platform.models.cnn1d import CNN1D, freeze_encoder
+    from ecg_platform.evaluation.metrics import classification_metrics as metrics
+    from ecg_platform.models.cnn1d import CNN1D
+    from ecg_platform.models.protocol import freeze_encoder
 
     study = load_study(data_dir, data_config("paper"), cache_dir=resolve_cache_dir())
     records = study.selected if scope == "pretrain" else [PATIENT]
@@ -69,11 +71,11 @@ def run_case(
     model = CNN1D()
     train, val = splits["train"], splits["val"]
     if mode == "head":
-        result = finetune_head(model, train, val, config, [probe], progress=False)
+        result = finetune_head(model, train, val, config, [probe], progress=False, metrics=metrics)
     else:
         if mode == "frozen":
             freeze_encoder(model)
-        result = fit(model, train, val, config, [probe], progress=False)
+        result = fit(model, train, val, config, [probe], progress=False, metrics=metrics)
     seconds = min(record.seconds for record in result.history)
     if device.type == "cuda":
         peak_mib = torch.cuda.max_memory_allocated() / 2**20

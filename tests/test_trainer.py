@@ -2,36 +2,39 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import logging
 import math
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+import ecg_platform.engine
 from ecg_platform.data.dataset import StudyData
 from ecg_platform.data.loaders import TensorSplit, patient_splits
 from ecg_platform.engine.config import TrainConfig
-from ecg_platform.engine.optim import LrSchedule, build_optimizer, parameter_groups
+from ecg_platform.engine.inference import evaluate, predict_proba
+from ecg_platform.engine.optim import LrSchedule, build_optimizer
 from ecg_platform.engine.runtime import (
     cpu_threads,
     resolve_device,
     seed_everything,
     small_batch_kernels,
 )
-from ecg_platform.engine.trainer import (
-    EpochRecord,
-    FitResult,
-    evaluate,
-    fit,
-    predict_proba,
-)
+from ecg_platform.engine.trainer import EpochRecord, FitResult, fit
 from ecg_platform.errors import EcgPlatformError
-from ecg_platform.evaluation.metrics import binary_metrics
-from ecg_platform.models.cnn1d import CNN1D, freeze_encoder
+from ecg_platform.evaluation.metrics import binary_metrics, classification_metrics
+from ecg_platform.models.cnn1d import CNN1D
+from ecg_platform.models.config import ModelConfig
+from ecg_platform.models.protocol import freeze_encoder
 
+# fit and evaluate with the metrics the workflows pass
+train_model = partial(fit, metrics=classification_metrics)
+score_model = partial(evaluate, metrics=classification_metrics)
 # One thread: these runs are tiny, and two threads on a busy two-core machine stall each other.
 FAST = TrainConfig(epochs=2, batch_size=16, scheduler="none", threads=1)
 
@@ -88,8 +91,8 @@ class CrashAt:
 def test_same_seed_same_run(patient: dict[str, TensorSplit]) -> None:
     first, second = new_model(), new_model()
     config = FAST.replace(weighted_sampling=True)
-    one = fit(first, patient["train"], patient["val"], config, progress=False)
-    two = fit(second, patient["train"], patient["val"], config, progress=False)
+    one = train_model(first, patient["train"], patient["val"], config, progress=False)
+    two = train_model(second, patient["train"], patient["val"], config, progress=False)
     assert outcomes(one) == outcomes(two)
     assert_same_weights(first, second)
 
@@ -103,7 +106,9 @@ def test_early_stopping_restores_the_best_weights(patient: dict[str, TensorSplit
         early_stopping_min_epochs=5,
     )
     model, recorder = new_model(), Recorder()
-    result = fit(model, patient["train"], patient["val"], config, [recorder], progress=False)
+    result = train_model(
+        model, patient["train"], patient["val"], config, [recorder], progress=False
+    )
     val_losses = [r.val["loss"] for r in result.history]
     assert result.stopped_early and len(result.history) < config.epochs
     assert len(result.history) == result.best_epoch + config.early_stopping_patience
@@ -116,7 +121,9 @@ def test_early_stopping_restores_the_best_weights(patient: dict[str, TensorSplit
     assert model.state_dict().keys() == recorder.best_weights.keys()
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, recorder.best_weights[name]), name
-    assert evaluate(model, patient["val"])["loss"] == pytest.approx(result.best_val_loss, rel=1e-6)
+    assert score_model(model, patient["val"])["loss"] == pytest.approx(
+        result.best_val_loss, rel=1e-6
+    )
 
 
 def test_no_early_stop_before_the_minimum_epochs(patient: dict[str, TensorSplit]) -> None:
@@ -127,7 +134,7 @@ def test_no_early_stop_before_the_minimum_epochs(patient: dict[str, TensorSplit]
         early_stopping_patience=1,
         early_stopping_min_epochs=3,
     )
-    result = fit(new_model(), patient["train"], patient["val"], config, progress=False)
+    result = train_model(new_model(), patient["train"], patient["val"], config, progress=False)
     assert len(result.history) == 3 and result.stopped_early
 
 
@@ -142,13 +149,15 @@ def test_resume_equals_an_uninterrupted_run(
     )
     train, val = patient["train"], patient["val"]
     whole = new_model()
-    expected = fit(whole, train, val, config, progress=False)
+    expected = train_model(whole, train, val, config, progress=False)
 
     path = tmp_path / "checkpoint.pt"
     with pytest.raises(KeyboardInterrupt):
-        fit(new_model(), train, val, config, [CrashAt(3)], checkpoint_path=path, progress=False)
+        train_model(
+            new_model(), train, val, config, [CrashAt(3)], checkpoint_path=path, progress=False
+        )
     resumed_model = new_model(seed=123)  # other initial weights: the checkpoint must win
-    resumed = fit(resumed_model, train, val, config, checkpoint_path=path, resume=True)
+    resumed = train_model(resumed_model, train, val, config, checkpoint_path=path, resume=True)
     assert outcomes(resumed) == outcomes(expected)
     assert (resumed.best_epoch, resumed.best_val_loss) == (
         expected.best_epoch,
@@ -156,15 +165,17 @@ def test_resume_equals_an_uninterrupted_run(
     )
     assert_same_weights(resumed_model, whole)
 
-    finished = fit(new_model(seed=7), train, val, config, checkpoint_path=path, resume=True)
+    finished = train_model(new_model(seed=7), train, val, config, checkpoint_path=path, resume=True)
     assert outcomes(finished) == outcomes(expected)  # nothing left to train
 
 
 def test_resume_refuses_other_settings(patient: dict[str, TensorSplit], tmp_path: Path) -> None:
     path = tmp_path / "checkpoint.pt"
-    fit(new_model(), patient["train"], patient["val"], FAST, checkpoint_path=path, progress=False)
+    train_model(
+        new_model(), patient["train"], patient["val"], FAST, checkpoint_path=path, progress=False
+    )
     with pytest.raises(EcgPlatformError, match=r"other settings \(lr: 0.001 -> 0.01\)"):
-        fit(
+        train_model(
             new_model(),
             patient["train"],
             patient["val"],
@@ -173,7 +184,18 @@ def test_resume_refuses_other_settings(patient: dict[str, TensorSplit], tmp_path
             resume=True,
         )
     with pytest.raises(EcgPlatformError, match="needs a checkpoint path"):
-        fit(new_model(), patient["train"], patient["val"], FAST, resume=True)
+        train_model(new_model(), patient["train"], patient["val"], FAST, resume=True)
+
+
+def test_resume_refuses_another_models_checkpoint(
+    patient: dict[str, TensorSplit], tmp_path: Path
+) -> None:
+    path = tmp_path / "checkpoint.pt"
+    train, val = patient["train"], patient["val"]
+    train_model(new_model(), train, val, FAST, checkpoint_path=path, progress=False)
+    three_classes = CNN1D(ModelConfig(num_outputs=3))
+    with pytest.raises(EcgPlatformError, match="holds another model's weights"):
+        train_model(three_classes, train, val, FAST, checkpoint_path=path, resume=True)
 
 
 def test_finetune_head_equals_training_the_frozen_network(
@@ -185,10 +207,12 @@ def test_finetune_head_equals_training_the_frozen_network(
     encoder_before = copy.deepcopy(frozen.encoder.state_dict())
     head_before = copy.deepcopy(frozen.head.state_dict())
     freeze_encoder(frozen)
-    full = fit(frozen, patient["train"], patient["val"], config, progress=False)
+    full = train_model(frozen, patient["train"], patient["val"], config, progress=False)
     recorder = Recorder()
     head_only = config.replace(encoder_lr_scale=0.0)  # fit's way to `finetune_head`
-    fast = fit(cached, patient["train"], patient["val"], head_only, [recorder], progress=False)
+    fast = train_model(
+        cached, patient["train"], patient["val"], head_only, [recorder], progress=False
+    )
 
     assert [r.lr for r in fast.history] == [r.lr for r in full.history]
     for a, b in zip(fast.history, full.history, strict=True):
@@ -205,7 +229,7 @@ def test_finetune_head_equals_training_the_frozen_network(
 def test_the_encoder_learns_at_its_scaled_rate(patient: dict[str, TensorSplit]) -> None:
     config = FAST.replace(lr=1e-2, scheduler="cycliclr", encoder_lr_scale=0.1)
     model = new_model()
-    groups = parameter_groups(model, config)
+    groups = model.parameter_groups(config.lr, config.encoder_lr_scale)
     assert [group["lr"] for group in groups] == [1e-2, pytest.approx(1e-3)]
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.encoder.parameters()}
     assert sum(p.numel() for group in groups for p in group["params"]) == 67_169
@@ -213,7 +237,7 @@ def test_the_encoder_learns_at_its_scaled_rate(patient: dict[str, TensorSplit]) 
     LrSchedule(optimizer, config, steps_per_epoch=10)  # cycles each group from lr x 0.1
     assert [group["lr"] for group in optimizer.param_groups] == pytest.approx([1e-3, 1e-4])
     encoder_before = copy.deepcopy(model.encoder.state_dict())
-    fit(model, patient["train"], patient["val"], config, progress=False)
+    train_model(model, patient["train"], patient["val"], config, progress=False)
     changed = [not torch.equal(t, encoder_before[n]) for n, t in model.encoder.state_dict().items()]
     assert all(changed)
 
@@ -221,7 +245,7 @@ def test_the_encoder_learns_at_its_scaled_rate(patient: dict[str, TensorSplit]) 
 def test_divergence_names_the_epoch_and_learning_rate(patient: dict[str, TensorSplit]) -> None:
     config = FAST.replace(optimizer="sgd", lr=1e3)
     with pytest.raises(EcgPlatformError, match=r"diverged at epoch 1 \(learning rate 1000\)"):
-        fit(new_model(), patient["train"], patient["val"], config, progress=False)
+        train_model(new_model(), patient["train"], patient["val"], config, progress=False)
 
 
 @pytest.mark.parametrize(
@@ -240,27 +264,27 @@ def test_learning_rate_schedules(
     patient: dict[str, TensorSplit], changes: dict, expected: list[float]
 ) -> None:
     config = FAST.replace(**{"epochs": 3, "batch_size": 64, **changes})
-    result = fit(new_model(), patient["train"], patient["val"], config, progress=False)
+    result = train_model(new_model(), patient["train"], patient["val"], config, progress=False)
     assert [r.lr for r in result.history] == pytest.approx(expected, rel=1e-6)
 
 
 def test_sgd_and_nesterov(patient: dict[str, TensorSplit]) -> None:
     config = FAST.replace(optimizer="sgd", nesterov=True, lr=1e-2)
-    result = fit(new_model(), patient["train"], patient["val"], config, progress=False)
+    result = train_model(new_model(), patient["train"], patient["val"], config, progress=False)
     assert all(math.isfinite(r.val["loss"]) for r in result.history)
     with pytest.raises(EcgPlatformError, match="Nesterov momentum needs"):
-        fit(new_model(), patient["train"], patient["val"], config.replace(momentum=0.0))
+        train_model(new_model(), patient["train"], patient["val"], config.replace(momentum=0.0))
 
 
 def test_bad_inputs_are_refused(patient: dict[str, TensorSplit]) -> None:
     train, val = patient["train"], patient["val"]
     empty = TensorSplit(val.x[:0], val.y[:0])
     with pytest.raises(EcgPlatformError, match="both splits need windows"):
-        fit(new_model(), train, empty, FAST)
+        train_model(new_model(), train, empty, FAST)
     broken = TensorSplit(train.x.clone(), train.y)
     broken.x[3, 0, 7] = math.nan
     with pytest.raises(EcgPlatformError, match="NaN or infinite"):
-        fit(new_model(), broken, val, FAST)
+        train_model(new_model(), broken, val, FAST)
 
 
 def test_one_log_line_per_epoch_without_a_terminal(
@@ -269,7 +293,8 @@ def test_one_log_line_per_epoch_without_a_terminal(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.INFO, logger="ecg_platform"):
-        fit(new_model(), patient["train"], patient["val"], FAST)  # stderr is not a terminal here
+        # stderr is not a terminal here
+        train_model(new_model(), patient["train"], patient["val"], FAST)
     lines = [record.getMessage() for record in caplog.records]
     assert len(lines) == 2 and capsys.readouterr().out == ""
     assert lines[0].startswith("epoch 1/2 train loss ") and "val loss" in lines[0]
@@ -279,7 +304,7 @@ def test_one_log_line_per_epoch_without_a_terminal(
 def test_progress_bar_on_request(
     patient: dict[str, TensorSplit], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fit(new_model(), patient["train"], patient["val"], FAST, progress=True)
+    train_model(new_model(), patient["train"], patient["val"], FAST, progress=True)
     err = capsys.readouterr().err
     assert "epoch 1/2" in err and "epoch 2/2" in err and "12/12" in err
 
@@ -291,7 +316,7 @@ def test_predictions_and_evaluation_agree(patient: dict[str, TensorSplit]) -> No
     assert probs.shape == (len(test),) and ((probs >= 0) & (probs <= 1)).all()
     with torch.no_grad():
         torch.testing.assert_close(torch.from_numpy(probs), model(test.x))
-    got = evaluate(model, test)
+    got = score_model(model, test)
     expected = binary_metrics(test.y.numpy(), probs, loss=got["loss"])
     assert got == pytest.approx(expected, nan_ok=True)
 
@@ -308,7 +333,7 @@ class ThreadProbe:
 def test_small_batches_train_on_one_thread(patient: dict[str, TensorSplit]) -> None:
     before = torch.get_num_threads()
     probe = ThreadProbe()
-    fit(
+    train_model(
         new_model(), patient["train"], patient["val"], FAST.replace(batch_size=4, epochs=1), [probe]
     )
     assert probe.threads == 1 and torch.get_num_threads() == before
@@ -338,3 +363,21 @@ def test_device_resolution() -> None:
             resolve_device("cuda")
     with pytest.raises(EcgPlatformError, match="unknown device"):
         resolve_device("abacus")
+
+
+def test_the_engine_knows_models_only_by_their_protocol() -> None:
+    """The data flow: the engine imports data and the model protocol, nothing downstream."""
+    modules = set()
+    for path in Path(ecg_platform.engine.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules.add(node.module)
+            elif isinstance(node, ast.Import):
+                modules.update(alias.name for alias in node.names)
+    ours = {name for name in modules if name.startswith("ecg_platform.")}
+    downstream = ("evaluation", "tracking", "workflows", "cli")
+    assert not [name for name in ours if name.split(".")[1] in downstream]
+    assert {name for name in ours if name.startswith("ecg_platform.models")} == {
+        "ecg_platform.models.protocol"
+    }
+    assert "mlflow" not in {name.split(".")[0] for name in modules}

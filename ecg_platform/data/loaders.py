@@ -20,10 +20,13 @@ from ecg_platform.errors import EcgPlatformError
 
 @dataclass(frozen=True)
 class TensorSplit:
-    """Windows (n, 1, L) float32 (or encoder features (n, F)); labels (n,) float32, 1 = abnormal."""
+    """Windows (n, 1, L) float32 (or encoder features (n, F)); labels (n,) int64 class indices
+    (binary: 1 = abnormal); optional per-window side features (n, E) float32 (e.g. RR
+    intervals), which the model's head reads beside the windows."""
 
     x: Tensor
     y: Tensor
+    features: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -33,12 +36,29 @@ class TensorSplit:
         """Where the tensors live."""
         return self.x.device
 
+    def to(self, device: torch.device | str) -> TensorSplit:
+        """The split on `device`."""
+        features = None if self.features is None else self.features.to(device)
+        return TensorSplit(self.x.to(device), self.y.to(device), features)
 
-def tensor_split(x: np.ndarray, y: np.ndarray, device: torch.device | str) -> TensorSplit:
-    """(n, L) windows and (n,) labels as a TensorSplit of (n, 1, L) and (n,) float32 on `device`."""
+    def take(self, rows: slice | Tensor) -> TensorSplit:
+        """The windows, labels and side features at `rows` (a slice: views; indices: a copy)."""
+        features = None if self.features is None else self.features[rows]
+        return TensorSplit(self.x[rows], self.y[rows], features)
+
+
+def tensor_split(
+    x: np.ndarray,
+    y: np.ndarray,
+    device: torch.device | str,
+    features: np.ndarray | None = None,
+) -> TensorSplit:
+    """(n, L) windows, (n,) class labels and optional (n, E) side features as a TensorSplit of
+    (n, 1, L) float32, (n,) int64 and (n, E) float32 on `device`."""
     windows = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).unsqueeze(1)
-    labels = torch.from_numpy(np.asarray(y, dtype=np.float32))
-    return TensorSplit(windows.to(device), labels.to(device))
+    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    side = None if features is None else torch.from_numpy(np.asarray(features, np.float32))
+    return TensorSplit(windows, labels, side).to(device)
 
 
 def patient_splits(
@@ -58,7 +78,8 @@ def patient_splits(
 
 class EpochSampler:
     """Each epoch's order of training windows: a permutation, or (`weighted`) as many draws with
-    replacement as there are windows, each class drawn equally often in expectation.
+    replacement as there are windows, every class present drawn equally often in expectation
+    (each window weighs 1 / its class's count; any number of classes).
 
     Draws use `generator` (CPU) only, so a seeded generator makes the sequence repeatable."""
 
@@ -69,7 +90,7 @@ class EpochSampler:
         self.weights: Tensor | None = None
         if weighted:
             classes = labels.detach().to("cpu", torch.long)
-            counts = torch.bincount(classes, minlength=2).double()
+            counts = torch.bincount(classes).double()
             self.weights = (1.0 / counts)[classes]
 
     def indices(self) -> Tensor:
@@ -86,9 +107,9 @@ class EpochSampler:
 def batches(split: TensorSplit, batch_size: int) -> Iterator[TensorSplit]:
     """Consecutive batches of `split` as views (the last one may be smaller)."""
     for start in range(0, len(split), batch_size):
-        yield TensorSplit(split.x[start : start + batch_size], split.y[start : start + batch_size])
+        yield split.take(slice(start, start + batch_size))
 
 
 def gather(split: TensorSplit, indices: Tensor) -> TensorSplit:
-    """The windows and labels at `indices`, in that order (one copy, contiguous)."""
-    return TensorSplit(split.x[indices], split.y[indices])
+    """The windows, labels and side features at `indices`, in that order (one copy each)."""
+    return split.take(indices)

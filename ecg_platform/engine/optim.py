@@ -1,35 +1,21 @@
-"""The optimiser and learning-rate schedule of a TrainConfig."""
+"""The optimiser and learning-rate schedule of a TrainConfig (the model says which parameters
+train, and at which rate: `Classifier.parameter_groups`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-from torch import nn
 from torch.optim import lr_scheduler
 
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.models.protocol import ParamGroup
 
 
-def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
-    """The trainable parameters in optimiser groups: the encoder's (when `model` has one and
-    `encoder_lr_scale` is not 1) at lr x encoder_lr_scale, after the rest at lr."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    encoder = getattr(model, "encoder", None)
-    if encoder is None or config.encoder_lr_scale == 1:
-        return [{"params": trainable, "lr": config.lr}] if trainable else []
-    in_encoder = {id(p) for p in encoder.parameters()}
-    groups = [
-        ([p for p in trainable if id(p) not in in_encoder], config.lr),
-        ([p for p in trainable if id(p) in in_encoder], config.lr * config.encoder_lr_scale),
-    ]
-    return [{"params": params, "lr": lr} for params, lr in groups if params]
-
-
-def build_optimizer(groups: list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or SGD (momentum, Nesterov) over `parameter_groups`, with weight decay; `fused`
-    kernels: one call per step."""
+def build_optimizer(groups: list[ParamGroup], config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or SGD (momentum, Nesterov) over the model's parameter groups, with weight decay;
+    `fused` kernels: one call per step."""
     if config.optimizer == "adam":
         return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay, fused=True)
     if config.optimizer == "sgd":

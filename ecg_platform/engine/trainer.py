@@ -1,9 +1,11 @@
 """One trainer for pretraining, individual training and fine-tuning; callbacks see every epoch.
 
-Models expose `logits(x) -> (n,)` (CNN1D, or its ClassifierHead on encoder features); the loss is
-binary cross-entropy on those logits. Each epoch's training metrics come from the predictions made
-while training (one `binary_metrics` call per epoch), validation runs in large batches under
-`torch.inference_mode`. The engine knows nothing of MLflow.
+The engine knows models only through `models.protocol`: `logits(x, features)` ((n,) logits:
+binary cross-entropy; (n, K): cross-entropy), the model's own `parameter_groups`, and an
+optional encoder/head split that lets `finetune_head` train the head alone. Each epoch's
+training metrics come from the predictions made while training (one `metrics` call per epoch),
+validation runs in large batches under `torch.inference_mode`. The caller chooses the metrics
+function (the engine imports no evaluation code) and knows nothing of MLflow.
 """
 
 from __future__ import annotations
@@ -13,21 +15,26 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ecg_platform.data.loaders import EpochSampler, TensorSplit, batches, gather
-from ecg_platform.engine.checkpoint import load_checkpoint, save_checkpoint
+from ecg_platform.engine import objective
+from ecg_platform.engine.checkpoint import (
+    check_resumable,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
 from ecg_platform.engine.config import TrainConfig
-from ecg_platform.engine.optim import LrSchedule, build_optimizer, parameter_groups
+from ecg_platform.engine.inference import encode, evaluate
+from ecg_platform.engine.objective import MetricsFn
+from ecg_platform.engine.optim import LrSchedule, build_optimizer
 from ecg_platform.engine.runtime import (
     cpu_threads,
     restore_rng_state,
@@ -35,13 +42,16 @@ from ecg_platform.engine.runtime import (
     small_batch_kernels,
 )
 from ecg_platform.errors import EcgPlatformError
-from ecg_platform.evaluation.metrics import binary_metrics
-from ecg_platform.models.cnn1d import CNN1D, ClassifierHead, freeze_encoder
+from ecg_platform.models.protocol import (
+    Classifier,
+    EncoderHead,
+    Head,
+    ParamGroup,
+    freeze_encoder,
+    has_encoder_head,
+)
 
-Classifier = CNN1D | ClassifierHead
 log = logging.getLogger(__name__)  # one INFO line per epoch where no progress bar is drawn
-EVAL_BATCH_SIZE = 1024  # as fast as 8192 on CPU (cache-sized activations), 8x less memory
-RESUMABLE_CHANGES = ("epochs", "device", "threads")  # settings a resumed run may change
 
 
 @dataclass(frozen=True)
@@ -76,94 +86,109 @@ class FitResult:
         return self.history[self.best_epoch - 1]
 
 
-@contextmanager
-def _evaluating(module: nn.Module) -> Iterator[None]:
-    """Eval mode inside the block, the previous mode after it."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
+def fit(
+    model: Classifier,
+    train: TensorSplit,
+    val: TensorSplit,
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    checkpoint_path: Path | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    *,
+    metrics: MetricsFn,
+) -> FitResult:
+    """Train `model`'s parameter groups (an encoder at lr x `config.encoder_lr_scale`; 0 freezes
+    it: `finetune_head`); return the history, with the weights of the epoch with the lowest
+    validation loss restored into `model`.
+
+    `metrics(labels, probabilities, threshold, loss)` scores every epoch's training and
+    validation predictions, e.g. `evaluation.metrics.classification_metrics`.
+    `checkpoint_path`: written atomically after every epoch; `resume` continues from it (the
+    same settings give the same result as an uninterrupted run). `progress`: a tqdm bar per
+    epoch (default: when stderr is a terminal), else one INFO log line per epoch."""
+    options = (callbacks, checkpoint_path, resume, progress)
+    if config.encoder_lr_scale == 0 and has_encoder_head(model):
+        return finetune_head(model, train, val, config, *options, metrics=metrics)
+    return _fit(model, model, train, val, config, *options, metrics)
 
 
-def _logits(model: Classifier, x: Tensor, batch_size: int) -> Tensor:
-    """Logits of `x` in eval mode, in chunks of `batch_size` (call under no_grad/inference)."""
-    with _evaluating(model):
-        return torch.cat([model.logits(chunk) for chunk in x.split(batch_size)])
+def finetune_head(
+    model: EncoderHead,
+    train: TensorSplit,
+    val: TensorSplit,
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    checkpoint_path: Path | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    *,
+    metrics: MetricsFn,
+) -> FitResult:
+    """Freeze the encoder and train only the head, on encoder features computed once per split.
+
+    Gives the same result as `fit` on the whole model with a frozen encoder, much faster; the
+    model's `parameter_groups` name what trains. Callbacks receive the whole model; checkpoints
+    hold the head's training state."""
+    freeze_encoder(model)
+    model.to(train.device)
+    with cpu_threads(config.threads, config.batch_size):
+        features = encode(model, train), encode(model, val)
+    options = (callbacks, checkpoint_path, resume, progress, metrics)
+    return _fit(model.head, model, *features, config, *options)
 
 
-def predict_proba(model: Classifier, x: Tensor, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
-    """Probability of abnormal for each window (or feature row) of `x`, as a numpy array."""
-    with torch.inference_mode():
-        return torch.sigmoid(_logits(model, x, batch_size)).cpu().numpy()
-
-
-def _metrics(logits: Tensor, labels: Tensor, threshold: float) -> dict[str, float]:
-    """Loss and `binary_metrics` of logits; only the loss when it is not finite."""
-    loss = F.binary_cross_entropy_with_logits(logits, labels).item()
-    if not math.isfinite(loss):
-        return {"loss": loss}
-    probs = torch.sigmoid(logits).cpu().numpy()
-    return binary_metrics(labels.cpu().numpy(), probs, threshold, loss)
-
-
-def evaluate(
-    model: Classifier, split: TensorSplit, threshold: float = 0.5, batch_size: int = EVAL_BATCH_SIZE
-) -> dict[str, float]:
-    """Loss and metrics of `model` on `split` (see `binary_metrics`)."""
-    with torch.inference_mode():
-        return _metrics(_logits(model, split.x, batch_size), split.y, threshold)
-
-
-def _check_inputs(train: TensorSplit, val: TensorSplit, config: TrainConfig) -> None:
-    if len(train) == 0 or len(val) == 0:
-        raise EcgPlatformError(
-            f"cannot train on {len(train)} training and {len(val)} validation windows: both "
-            "splits need windows"
-        )
-    if not (torch.isfinite(train.x).all() and torch.isfinite(val.x).all()):
-        raise EcgPlatformError("the windows contain NaN or infinite values; check the data")
-    if config.batch_size < 1 or config.epochs < 1:
-        raise EcgPlatformError("batch size and epochs must be at least 1")
-
-
-def _progress_bar(enabled: bool, epoch: int, config: TrainConfig, steps: int) -> Any:
-    """A tqdm bar over the epoch's batches (a no-op one when disabled)."""
-    from tqdm import tqdm
-
-    desc = f"epoch {epoch}/{config.epochs}"
-    return tqdm(total=steps, desc=desc, unit="batch", disable=not enabled, leave=True)
-
-
-def _check_finite(epoch: int, lr: float, train: dict[str, float], val: dict[str, float]) -> None:
-    """Stop a diverged run with the epoch and learning rate that produced it."""
-    for name, metrics in (("training", train), ("validation", val)):
-        if not math.isfinite(metrics["loss"]):
-            raise EcgPlatformError(
-                f"training diverged at epoch {epoch} (learning rate {lr:g}): the {name} loss "
-                f"is {metrics['loss']}; lower --lr or change the optimizer"
-            )
-
-
-def _summary(record: EpochRecord, is_best: bool) -> str:
-    """One line per epoch: lr, train and validation loss and balanced accuracy, time."""
-    train, val = record.train, record.val
-    return (
-        f"train loss {train['loss']:.4f} bal_acc {train['balanced_accuracy']:.4f} | val loss "
-        f"{val['loss']:.4f} bal_acc {val['balanced_accuracy']:.4f} | lr {record.lr:.3g} "
-        f"{record.seconds:.1f}s{' *' if is_best else ''}"
-    )
+def _fit(
+    trainee: Classifier | Head,
+    owner: Classifier,
+    train: TensorSplit,
+    val: TensorSplit,
+    config: TrainConfig,
+    callbacks: Sequence[Callback],
+    checkpoint_path: Path | None,
+    resume: bool,
+    progress: bool | None,
+    metrics: MetricsFn,
+) -> FitResult:
+    """Train `trainee` (the model, or its head on encoder features) with the parameter groups
+    of `owner` (the whole model), which callbacks see."""
+    _check_inputs(train, val, config)
+    if resume and checkpoint_path is None:
+        raise EcgPlatformError("resuming needs a checkpoint path")
+    trainee.to(train.device)
+    groups = owner.parameter_groups(config.lr, config.encoder_lr_scale)
+    show_bar = sys.stderr.isatty() if progress is None else progress
+    run = _Run(trainee, groups, train, config, metrics, show_bar)
+    if resume:
+        run.restore(load_checkpoint(checkpoint_path), checkpoint_path)
+    first_epoch = len(run.result.history) + 1
+    with cpu_threads(config.threads, config.batch_size):
+        for epoch in range(first_epoch, config.epochs + 1):
+            if run.result.stopped_early:
+                break
+            record, is_best = run.run_epoch(epoch, val)
+            for callback in callbacks:
+                callback.on_epoch_end(record, owner, is_best)
+            if checkpoint_path is not None:
+                save_checkpoint(checkpoint_path, run.state())
+    trainee.load_state_dict(run.best_weights)
+    return run.result
 
 
 class _Run:
     """The state of one training run, and the loop over its epochs."""
 
     def __init__(
-        self, model: Classifier, train: TensorSplit, config: TrainConfig, progress: bool
+        self,
+        model: Classifier | Head,
+        groups: list[ParamGroup],
+        train: TensorSplit,
+        config: TrainConfig,
+        metrics: MetricsFn,
+        progress: bool,
     ) -> None:
         self.model, self.train, self.config, self.progress = model, train, config, progress
-        groups = parameter_groups(model, config)
+        self.metrics = metrics
         if not groups:
             raise EcgPlatformError("the model has no trainable parameters")
         self.optimizer = build_optimizer(groups, config)
@@ -184,8 +209,8 @@ class _Run:
         self.model.train()
         with small_batch_kernels(self.config.batch_size):
             for batch in batches(epoch_data, self.config.batch_size):
-                logits = self.model.logits(batch.x)
-                loss = F.binary_cross_entropy_with_logits(logits, batch.y)
+                logits = self.model.logits(batch.x, batch.features)
+                loss = objective.loss(logits, batch.y)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
@@ -193,7 +218,8 @@ class _Run:
                     self.schedule.after_batch()
                 outputs.append(logits.detach())
                 bar.update()
-        return _metrics(torch.cat(outputs), epoch_data.y, self.config.threshold)
+        logits = torch.cat(outputs)
+        return objective.score(logits, epoch_data.y, self.config.threshold, self.metrics)
 
     def run_epoch(self, epoch: int, val: TensorSplit) -> tuple[EpochRecord, bool]:
         """Train, validate, schedule, keep the best weights, report; raise on divergence."""
@@ -201,7 +227,7 @@ class _Run:
         lr = self.optimizer.param_groups[0]["lr"]
         with _progress_bar(self.progress, epoch, self.config, self.steps) as bar:
             train_metrics = self.train_epoch(bar)
-            val_metrics = evaluate(self.model, val, self.config.threshold)
+            val_metrics = evaluate(self.model, val, self.config.threshold, metrics=self.metrics)
             _check_finite(epoch, lr, train_metrics, val_metrics)
             self.schedule.after_epoch(val_metrics["loss"])
             seconds = time.perf_counter() - started
@@ -247,18 +273,8 @@ class _Run:
 
     def restore(self, state: dict[str, Any], path: Path) -> None:
         """Continue from `state()` saved at `path`, which must come from the same settings."""
-        saved, current = state["config"], dataclasses.asdict(self.config)
-        changed = [
-            f"{name}: {saved.get(name)!r} -> {value!r}"
-            for name, value in current.items()
-            if name not in RESUMABLE_CHANGES and saved.get(name) != value
-        ]
-        if changed:
-            raise EcgPlatformError(
-                f"checkpoint {path} comes from other settings ({'; '.join(changed)}); "
-                "run with the same settings, or without --resume"
-            )
-        self.model.load_state_dict(state["model"])
+        check_resumable(state["config"], dataclasses.asdict(self.config), path)
+        load_model_state(self.model, state["model"], path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["scheduler"])
         device = self.train.device
@@ -272,86 +288,45 @@ class _Run:
         restore_rng_state(state["rng"], self.generator)
 
 
-def _fit(
-    trainee: Classifier,
-    reported: nn.Module,
-    train: TensorSplit,
-    val: TensorSplit,
-    config: TrainConfig,
-    callbacks: Sequence[Callback],
-    checkpoint_path: Path | None,
-    resume: bool,
-    progress: bool | None,
-) -> FitResult:
-    """Train `trainee`; callbacks see `reported` (the whole model when only a part trains)."""
-    _check_inputs(train, val, config)
-    if resume and checkpoint_path is None:
-        raise EcgPlatformError("resuming needs a checkpoint path")
-    trainee.to(train.device)
-    run = _Run(trainee, train, config, sys.stderr.isatty() if progress is None else progress)
-    if resume:
-        run.restore(load_checkpoint(checkpoint_path), checkpoint_path)
-    first_epoch = len(run.result.history) + 1
-    with cpu_threads(config.threads, config.batch_size):
-        for epoch in range(first_epoch, config.epochs + 1):
-            if run.result.stopped_early:
-                break
-            record, is_best = run.run_epoch(epoch, val)
-            for callback in callbacks:
-                callback.on_epoch_end(record, reported, is_best)
-            if checkpoint_path is not None:
-                save_checkpoint(checkpoint_path, run.state())
-    trainee.load_state_dict(run.best_weights)
-    return run.result
+def _check_inputs(train: TensorSplit, val: TensorSplit, config: TrainConfig) -> None:
+    if len(train) == 0 or len(val) == 0:
+        raise EcgPlatformError(
+            f"cannot train on {len(train)} training and {len(val)} validation windows: both "
+            "splits need windows"
+        )
+    for split in (train, val):
+        side = () if split.features is None else (split.features,)
+        if not all(torch.isfinite(tensor).all() for tensor in (split.x, *side)):
+            raise EcgPlatformError(
+                "the windows or side features contain NaN or infinite values; check the data"
+            )
+    if config.batch_size < 1 or config.epochs < 1:
+        raise EcgPlatformError("batch size and epochs must be at least 1")
 
 
-def fit(
-    model: Classifier,
-    train: TensorSplit,
-    val: TensorSplit,
-    config: TrainConfig,
-    callbacks: Sequence[Callback] = (),
-    checkpoint_path: Path | None = None,
-    resume: bool = False,
-    progress: bool | None = None,
-) -> FitResult:
-    """Train the trainable parameters of `model` (a CNN1D's encoder at lr x
-    `config.encoder_lr_scale`; 0 freezes it: `finetune_head`); return the history, with the
-    weights of the epoch with the lowest validation loss restored into `model`.
+def _progress_bar(enabled: bool, epoch: int, config: TrainConfig, steps: int) -> Any:
+    """A tqdm bar over the epoch's batches (a no-op one when disabled)."""
+    from tqdm import tqdm
 
-    `checkpoint_path`: written atomically after every epoch; `resume` continues from it (the
-    same settings give the same result as an uninterrupted run). `progress`: a tqdm bar per
-    epoch (default: when stderr is a terminal), else one INFO log line per epoch."""
-    options = (callbacks, checkpoint_path, resume, progress)
-    if config.encoder_lr_scale == 0 and isinstance(model, CNN1D):
-        return finetune_head(model, train, val, config, *options)
-    return _fit(model, model, train, val, config, *options)
+    desc = f"epoch {epoch}/{config.epochs}"
+    return tqdm(total=steps, desc=desc, unit="batch", disable=not enabled, leave=True)
 
 
-def encode(model: CNN1D, split: TensorSplit, batch_size: int = EVAL_BATCH_SIZE) -> TensorSplit:
-    """The split with its windows replaced by the encoder's (n, F) features."""
-    # no_grad, not inference_mode: the head's training saves these features for backward.
-    with _evaluating(model.encoder), torch.no_grad():
-        features = torch.cat([model.encoder(chunk) for chunk in split.x.split(batch_size)])
-    return TensorSplit(features, split.y)
+def _check_finite(epoch: int, lr: float, train: dict[str, float], val: dict[str, float]) -> None:
+    """Stop a diverged run with the epoch and learning rate that produced it."""
+    for name, metrics in (("training", train), ("validation", val)):
+        if not math.isfinite(metrics["loss"]):
+            raise EcgPlatformError(
+                f"training diverged at epoch {epoch} (learning rate {lr:g}): the {name} loss "
+                f"is {metrics['loss']}; lower --lr or change the optimizer"
+            )
 
 
-def finetune_head(
-    model: CNN1D,
-    train: TensorSplit,
-    val: TensorSplit,
-    config: TrainConfig,
-    callbacks: Sequence[Callback] = (),
-    checkpoint_path: Path | None = None,
-    resume: bool = False,
-    progress: bool | None = None,
-) -> FitResult:
-    """Freeze the encoder and train only the head, on encoder features computed once per split.
-
-    Gives the same result as `fit` on the whole model with a frozen encoder, much faster.
-    Callbacks receive the whole model; checkpoints hold the head's training state."""
-    freeze_encoder(model)
-    model.to(train.device)
-    with cpu_threads(config.threads, config.batch_size):
-        features = encode(model, train), encode(model, val)
-    return _fit(model.head, model, *features, config, callbacks, checkpoint_path, resume, progress)
+def _summary(record: EpochRecord, is_best: bool) -> str:
+    """One line per epoch: lr, train and validation loss and balanced accuracy, time."""
+    train, val = record.train, record.val
+    return (
+        f"train loss {train['loss']:.4f} bal_acc {train['balanced_accuracy']:.4f} | val loss "
+        f"{val['loss']:.4f} bal_acc {val['balanced_accuracy']:.4f} | lr {record.lr:.3g} "
+        f"{record.seconds:.1f}s{' *' if is_best else ''}"
+    )

@@ -1,14 +1,16 @@
-"""Binary classification metrics at a threshold, from one confusion matrix (1 = abnormal).
+"""Classification metrics from one confusion matrix: binary at a threshold (1 = abnormal), or
+K classes by the most probable class; `classification_metrics` picks by the probabilities' shape.
 
-The matrix is one `np.bincount`; ROC AUC is scikit-learn's, and the tests check every ratio
-against scikit-learn's own function.
+Each matrix is one `np.bincount` (empty input included); ROC AUC is scikit-learn's, and the
+tests check every ratio and matrix against scikit-learn's own function.
 
 Degenerate cases are defined, not guessed: every ratio whose denominator is zero is NaN
 ("undefined"), never a silent 0 or 1. So with no abnormal windows sensitivity is NaN; with no
 predicted abnormal precision is NaN; F1 = 2tp / (2tp + fp + fn) is NaN only when there are
 neither true nor predicted abnormal windows. Balanced accuracy is the mean recall over the classes
 present (sensitivity and/or specificity), as scikit-learn defines it. ROC AUC needs both classes,
-and finite probabilities, so it is NaN otherwise.
+and finite probabilities, so it is NaN otherwise. K classes: a class never true has recall NaN,
+one never predicted precision NaN; balanced accuracy and macro F1 average the defined values.
 """
 
 from __future__ import annotations
@@ -22,17 +24,22 @@ from sklearn.metrics import roc_auc_score
 COUNT_KEYS = ("tn", "fp", "fn", "tp")
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else math.nan
+def classification_metrics(
+    y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5, loss: float | None = None
+) -> dict[str, float]:
+    """The metrics of the model's output size: `binary_metrics` for (n,) probabilities of class
+    1 (at `threshold`), `multiclass_metrics` for (n, K) class probabilities (no threshold)."""
+    if np.ndim(y_prob) == 2:
+        return multiclass_metrics(y_true, y_prob, loss)
+    return binary_metrics(y_true, y_prob, threshold, loss)
 
 
 def metrics_from_counts(tn: int, fp: int, fn: int, tp: int) -> dict[str, float]:
     """Balanced accuracy, accuracy, sensitivity, specificity, precision and F1 of a matrix."""
     sensitivity = _ratio(tp, tp + fn)
     specificity = _ratio(tn, tn + fp)
-    recalls = [value for value in (sensitivity, specificity) if not math.isnan(value)]
     return {
-        "balanced_accuracy": sum(recalls) / len(recalls) if recalls else math.nan,
+        "balanced_accuracy": _mean_defined([sensitivity, specificity]),
         "accuracy": _ratio(tp + tn, tn + fp + fn + tp),
         "sensitivity": sensitivity,
         "specificity": specificity,
@@ -59,3 +66,50 @@ def binary_metrics(
     metrics["roc_auc"] = float(roc_auc_score(truth, prob)) if auc_defined else math.nan
     metrics |= {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
     return metrics
+
+
+def multiclass_metrics(
+    y_true: ArrayLike, y_prob: ArrayLike, loss: float | None = None
+) -> dict[str, float]:
+    """`loss` (when given) and `metrics_from_matrix` of (n, K) class probabilities; a window is
+    predicted as its most probable class (the first on ties)."""
+    prob = np.asarray(y_prob, dtype=np.float64)
+    classes = prob.shape[1]
+    truth = np.asarray(y_true).astype(np.int64).ravel()
+    if np.any((truth < 0) | (truth >= classes)):
+        raise ValueError(f"multiclass_metrics needs labels 0..{classes - 1}")
+    cells = classes * truth + prob.argmax(axis=1)
+    matrix = np.bincount(cells, minlength=classes * classes).reshape(classes, classes)
+    metrics = {} if loss is None else {"loss": float(loss)}
+    return metrics | metrics_from_matrix(matrix)
+
+
+def metrics_from_matrix(matrix: np.ndarray) -> dict[str, float]:
+    """Accuracy, balanced accuracy, macro F1, per-class recall and precision (`recall_0`, ...),
+    and every cell as `confusion_<true>_<predicted>` of a K x K matrix (rows: true class)."""
+    correct, true, predicted = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
+    recall = [_ratio(c, t) for c, t in zip(correct, true, strict=True)]
+    precision = [_ratio(c, p) for c, p in zip(correct, predicted, strict=True)]
+    f1 = [_ratio(2 * c, t + p) for c, t, p in zip(correct, true, predicted, strict=True)]
+    metrics = {
+        "accuracy": _ratio(correct.sum(), matrix.sum()),
+        "balanced_accuracy": _mean_defined(recall),
+        "macro_f1": _mean_defined(f1),
+    }
+    metrics |= {f"recall_{k}": value for k, value in enumerate(recall)}
+    metrics |= {f"precision_{k}": value for k, value in enumerate(precision)}
+    rows, columns = matrix.shape
+    metrics |= {
+        f"confusion_{i}_{j}": int(matrix[i, j]) for i in range(rows) for j in range(columns)
+    }
+    return metrics
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator else math.nan
+
+
+def _mean_defined(values: list[float]) -> float:
+    """The mean of the values that are not NaN; NaN when none is."""
+    defined = [value for value in values if not math.isnan(value)]
+    return sum(defined) / len(defined) if defined else math.nan

@@ -1,1 +1,1 @@
-"""The residual 1D CNN, its encoder/head split and freezing."""
+"""Models by name (`registry`), the protocol the engine trains them through, the study's CNN."""

@@ -18,6 +18,7 @@ from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.engine.trainer import fit
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.evaluation.metrics import classification_metrics
 from ecg_platform.models.cnn1d import load_pretrained
 from ecg_platform.tracking.callback import EpochLogger
 from ecg_platform.tracking.registry import ModelSource
@@ -146,7 +147,8 @@ def run_setting(job: SettingJob) -> SettingResult:
         if plan.pretrained is not None:
             load_pretrained(model, pretrained_weights(plan.pretrained.uri))
         splits = loaded.splits([job.patient], resolve_device(train.device))
-        result = fit(model, splits["train"], splits["val"], train, callbacks=[EpochLogger(run)])
+        callbacks, metrics = [EpochLogger(run)], classification_metrics
+        result = fit(model, splits["train"], splits["val"], train, callbacks, metrics=metrics)
         accuracy = result.best.val["balanced_accuracy"]
         run.log_metrics(
             {

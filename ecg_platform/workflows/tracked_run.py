@@ -17,9 +17,11 @@ from ecg_platform.data.loaders import TensorSplit, patient_splits
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.runtime import seed_everything
 from ecg_platform.engine.trainer import FitResult, evaluate, fit
+from ecg_platform.evaluation.metrics import classification_metrics
 from ecg_platform.evaluation.plots import confusion_matrix_figure, training_curves_figure
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
 from ecg_platform.models.config import ModelConfig
+from ecg_platform.models.registry import build_model
 from ecg_platform.tracking.callback import EpochLogger
 from ecg_platform.tracking.model_io import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
@@ -73,7 +75,7 @@ def config_params(data: DataConfig, model: ModelConfig, train: TrainConfig) -> d
 def new_model(request: StageRequest, seed: int) -> CNN1D:
     """A freshly initialised CNN1D for the request's architecture and window length."""
     seed_everything(seed)
-    return CNN1D(request.model, input_length=request.data.resample_length)
+    return build_model(request.model, input_length=request.data.resample_length)
 
 
 def train_and_track(
@@ -88,8 +90,9 @@ def train_and_track(
     """Train (`fit`), test the best weights, log everything, register and maybe promote."""
     run.log_params(config_params(data, model.config, train))
     run.log_dict(data.to_dict(), "data_config.json")
-    result = fit(model, splits["train"], splits["val"], train, callbacks=[EpochLogger(run)])
-    test = evaluate(model, splits["test"], train.threshold)
+    callbacks, metrics = [EpochLogger(run)], classification_metrics
+    result = fit(model, splits["train"], splits["val"], train, callbacks, metrics=metrics)
+    test = evaluate(model, splits["test"], train.threshold, metrics=metrics)
     run.log_metrics(
         {f"test_{name}": value for name, value in test.items()}
         | {
