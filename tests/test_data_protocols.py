@@ -200,10 +200,22 @@ def test_summary_counts_every_split_and_the_common_set(patient_specific: BeatStu
     totals = summary["totals"]
     assert totals["all"]["records"] == 44 and totals["records_200_234"]["records"] == 24
     assert totals["records_200_234"]["common"] == dict.fromkeys(AAMI_CLASSES, 0)
+    assert totals["pool"]["records"] == 0 and totals["patients"] == totals["all"]
     for part in ("train", "val", "test", "common"):
         assert totals["all"][part] == {
             name: sum(rows[r][part][name] for r in NON_PACED) for name in AAMI_CLASSES
         }
+
+
+def test_inter_patient_summary_separates_ds1_from_ds2(inter_patient: BeatStudy) -> None:
+    totals = beat_summary(inter_patient)["totals"]
+    assert totals["pool"]["records"] == totals["patients"]["records"] == 22
+    assert totals["pool"]["test"] == dict.fromkeys(AAMI_CLASSES, 0)
+    ds1_val = [inter_patient.records[r].aami for r in DS1_VALIDATION]
+    assert totals["pool"]["val"] == class_counts(np.concatenate(ds1_val))
+    assert totals["patients"]["test"] == class_counts(
+        np.concatenate([inter_patient.part(r, "test").y for r in DS2])
+    )
 
 
 def test_a_protocol_needs_all_its_records(excerpt_dir: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ecg_platform.data.beat_dataset import BeatStudy
 from ecg_platform.data.labels import AAMI_CLASSES, class_counts
-from ecg_platform.data.protocols import LEAKAGE_FREE, SPLITS
+from ecg_platform.data.protocols import LEAKAGE_FREE, SPLITS, patient_records, pool_records
 
 SEGMENT_NAMES = ("first_minutes", "rest")  # the record's training part and test part
 
@@ -20,6 +20,7 @@ def beat_summary(study: BeatStudy) -> dict[str, Any]:
     selected records and over records 200-234 (which the common set never touches)."""
     rows = [_record_row(study, record) for record in sorted(study.records)]
     selected = [row for row in rows if row["selected"]]
+    pool, patients = pool_records(study.config), patient_records(study.config)
     return {
         "preset": study.config.preset,
         "records": rows,
@@ -27,6 +28,8 @@ def beat_summary(study: BeatStudy) -> dict[str, Any]:
         "totals": {
             "all": _totals(selected),
             "records_200_234": _totals([row for row in selected if row["record"] in LEAKAGE_FREE]),
+            "pool": _totals([row for row in selected if row["record"] in pool]),
+            "patients": _totals([row for row in selected if row["record"] in patients]),
         },
         "beat_config": study.config.to_dict(),
         "beat_config_hash": study.config.hash(),
