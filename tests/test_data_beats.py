@@ -67,6 +67,7 @@ def test_binary_label_set_is_n_against_the_rest() -> None:
         lambda: BeatConfig(label_set="aami5"),
         lambda: BeatConfig(protocol="intra"),
         lambda: BeatConfig(val_fraction=1.0),
+        lambda: BeatConfig(protocol="inter-patient", val_records=("232",)),  # a DS2 record
         lambda: BeatExtraction(before_s=0.0),
         lambda: beat_config("paper"),
     ],

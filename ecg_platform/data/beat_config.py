@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ecg_platform.data.labels import check_label_set
-from ecg_platform.data.protocols import DS1_VALIDATION
+from ecg_platform.data.protocols import DS1, DS1_VALIDATION
 from ecg_platform.errors import EcgPlatformError
 
 BeatProtocol = Literal["patient-specific", "inter-patient"]
@@ -94,6 +94,13 @@ class BeatConfig:
             )
         if not 0 <= self.val_fraction < 1 or self.common_per_class < 0:
             raise EcgPlatformError("val_fraction must be in [0, 1) and common_per_class >= 0")
+        pool = DS1 if self.protocol == "inter-patient" else ()
+        stray = sorted(set(self.val_records) - set(pool))
+        if stray:
+            raise EcgPlatformError(
+                f"val_records {' '.join(stray)} are not pool records of the {self.protocol} "
+                f"protocol; validation records come from DS1: {' '.join(DS1)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable view (tuples become lists, `extraction` a nested dict)."""

@@ -106,11 +106,9 @@ def assign_splits(
             whole = VAL if record in config.val_records else TRAIN
             split = np.full(part.n_beats, whole, dtype=np.uint8)
         else:
-            split = np.where(part.segment == 0, TRAIN, TEST).astype(np.uint8)
-            first_part = part.segment == 0
-            split[
-                validation_mask(part.aami, first_part, config.val_fraction, record, config.seed)
-            ] = VAL
+            first = part.segment == 0
+            split = np.where(first, TRAIN, TEST).astype(np.uint8)
+            split[validation_mask(part.aami, first, config.val_fraction, record, config.seed)] = VAL
         if common is not None:
             split[common.indices_in(record)] = COMMON
         splits[record] = split
