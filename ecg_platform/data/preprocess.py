@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 from scipy import signal as sps
 
@@ -10,6 +12,14 @@ from ecg_platform.data.mitdb import Record
 from ecg_platform.errors import EcgPlatformError
 
 ABNORMAL, NORMAL, DROPPED = 1, 0, -1
+
+
+class BandpassSettings(Protocol):
+    """The filter fields `bandpass` reads (DataConfig and the beat presets' BeatExtraction)."""
+
+    filter_low_hz: float
+    filter_high_hz: float
+    filter_order: int
 
 
 def check_label_symbols(config: DataConfig) -> None:
@@ -34,7 +44,7 @@ def normalise(signal: np.ndarray) -> np.ndarray:
     return (signal - low) / (signal.max() - low)
 
 
-def bandpass(signal: np.ndarray, fs: float, config: DataConfig) -> np.ndarray:
+def bandpass(signal: np.ndarray, fs: float, config: BandpassSettings) -> np.ndarray:
     """Step 3: zero-phase Butterworth band-pass (b/a form with `filtfilt`, as the study did)."""
     b, a = sps.butter(
         config.filter_order,

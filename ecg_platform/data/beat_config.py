@@ -1,0 +1,132 @@
+"""Typed configuration of the beat protocols (`patient-specific`, `inter-patient`) and presets.
+
+`BeatExtraction` is what turns one record into beats (its hash keys the per-record cache, shared
+by every protocol); `BeatConfig` adds the protocol, label set and splits (its hash keys runs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ecg_platform.data.labels import check_label_set
+from ecg_platform.data.protocols import DS1, DS1_VALIDATION
+from ecg_platform.errors import EcgPlatformError
+
+BeatProtocol = Literal["patient-specific", "inter-patient"]
+CommonPool = Literal["whole-record", "first-minutes"]
+PROTOCOLS: tuple[str, ...] = ("patient-specific", "inter-patient")
+COMMON_POOLS: tuple[str, ...] = ("whole-record", "first-minutes")
+
+
+def _short_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class BeatExtraction:
+    """One record to beat-centred inputs and RR features.
+
+    A record is cut at `train_minutes` into two segments (the first is a patient's training part,
+    the rest its test part); each segment is min-max normalised and band-passed on its own, and
+    windows and RR intervals never cross a segment edge, so no training input depends on a sample
+    of the test part."""
+
+    channel: int = 0
+    filter_low_hz: float = 0.4
+    filter_high_hz: float = 30.0
+    filter_order: int = 3
+    before_s: float = 0.25  # window start before the R peak (the .atr sample)
+    after_s: float = 0.45  # window end after it; 0.7 s = 252 samples at 360 Hz
+    input_length: int = 126  # resampled length: the R peak lands on index 45 at 360 Hz
+    rr_local_beats: int = 10  # the causal local mean averages this many preceding RR intervals
+    train_minutes: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.before_s <= 0 or self.after_s <= 0 or self.input_length < 2:
+            raise EcgPlatformError(
+                "beat window needs before_s > 0, after_s > 0 and input_length >= 2"
+            )
+        if self.rr_local_beats < 1 or self.train_minutes < 0:
+            raise EcgPlatformError("rr_local_beats must be >= 1 and train_minutes >= 0")
+
+    def window_samples(self, fs: float) -> tuple[int, int]:
+        """Samples taken before and after the R peak at sampling rate `fs`."""
+        return round(self.before_s * fs), round(self.after_s * fs)
+
+    def r_peak_index(self, fs: float) -> float:
+        """Where the R peak sits in every input (an integer for the defaults at 360 Hz: 45.0)."""
+        before, after = self.window_samples(fs)
+        return before * self.input_length / (before + after)
+
+    def hash(self) -> str:
+        """Short stable hash of every field: the per-record cache key."""
+        return _short_hash(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class BeatConfig:
+    """A beat protocol (docs/protocols.md); resolved once from a preset, its hash keys runs."""
+
+    preset: str = "patient-specific"
+    protocol: BeatProtocol = "patient-specific"
+    label_set: str = "aami"
+    rr_features: bool = False  # hand the trainer the RR features next to the inputs
+    extraction: BeatExtraction = field(default_factory=BeatExtraction)
+    common_per_class: int = 75  # patient-specific: up to this many beats per AAMI class
+    common_pool: CommonPool = "whole-record"  # records 100-124 whole, or their first minutes
+    val_fraction: float = 0.2  # of a patient's first minutes, stratified by class
+    val_records: tuple[str, ...] = ()  # inter-patient: whole DS1 records held out for validation
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        check_label_set(self.label_set)
+        if self.protocol not in PROTOCOLS:
+            raise EcgPlatformError(
+                f"unknown protocol {self.protocol!r}; known: {', '.join(PROTOCOLS)}"
+            )
+        if self.common_pool not in COMMON_POOLS:
+            raise EcgPlatformError(
+                f"unknown common pool {self.common_pool!r}; known: {', '.join(COMMON_POOLS)}"
+            )
+        if not 0 <= self.val_fraction < 1 or self.common_per_class < 0:
+            raise EcgPlatformError("val_fraction must be in [0, 1) and common_per_class >= 0")
+        pool = DS1 if self.protocol == "inter-patient" else ()
+        stray = sorted(set(self.val_records) - set(pool))
+        if stray:
+            raise EcgPlatformError(
+                f"val_records {' '.join(stray)} are not pool records of the {self.protocol} "
+                f"protocol; validation records come from DS1: {' '.join(DS1)}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable view (tuples become lists, `extraction` a nested dict)."""
+        fields = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+
+    def hash(self) -> str:
+        """Short stable hash of every field; equal configs give equal hashes."""
+        return _short_hash(self.to_dict())
+
+
+BEAT_PRESETS: dict[str, BeatConfig] = {
+    "patient-specific": BeatConfig(),
+    "inter-patient": BeatConfig(
+        preset="inter-patient", protocol="inter-patient", val_records=DS1_VALIDATION
+    ),
+    "patient-specific-strict": BeatConfig(
+        preset="patient-specific-strict", common_pool="first-minutes"
+    ),
+}
+
+
+def beat_config(preset: str) -> BeatConfig:
+    """The config of a beat preset, or a one-line error listing the known ones."""
+    try:
+        return BEAT_PRESETS[preset]
+    except KeyError:
+        known = ", ".join(sorted(BEAT_PRESETS))
+        raise EcgPlatformError(f"unknown beat preset {preset!r}; known presets: {known}") from None

@@ -1,0 +1,144 @@
+"""One record to beat-centred inputs, AAMI classes and causal RR features (vectorised).
+
+Every annotated beat (AAMI symbol, R peak at its `.atr` sample) gives one window of
+`before_s + after_s` around the peak, cut from its segment's normalised, band-passed signal and
+resampled to `input_length` (polyphase, `scipy.signal.resample_poly`). A beat is kept when its
+window fits inside its segment and it has a previous and a next beat there (its RR intervals);
+the others are counted in `dropped`.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal as sps
+
+from ecg_platform.data.beat_config import BeatExtraction
+from ecg_platform.data.labels import AAMI_CLASSES, NOT_A_BEAT, aami_classes
+from ecg_platform.data.mitdb import Record
+from ecg_platform.data.preprocess import bandpass, normalise
+
+RR_FEATURES = ("pre_rr_s", "post_rr_s", "local_rr_s", "pre_over_local", "post_over_local")
+N_SEGMENTS = 2  # 0: the first `train_minutes`, 1: the rest of the record
+
+
+@dataclass(frozen=True)
+class RecordBeats:
+    """The kept beats of one record, in time order."""
+
+    record: str
+    x: np.ndarray  # (n, input_length) float32 beat-centred inputs
+    aami: np.ndarray  # (n,) int64 index into AAMI_CLASSES
+    rr: np.ndarray  # (n, len(RR_FEATURES)) float32
+    sample: np.ndarray  # (n,) int64 R-peak sample (the annotation position)
+    segment: np.ndarray  # (n,) uint8: 0 = first train_minutes, 1 = the rest
+    dropped: np.ndarray  # (N_SEGMENTS, 5) int64 beats per segment and class not kept
+
+    @property
+    def n_beats(self) -> int:
+        """Kept beats."""
+        return int(self.aami.size)
+
+
+def extract_beats(record: Record, extraction: BeatExtraction) -> RecordBeats:
+    """Beat inputs, classes, RR features and segments of `record`."""
+    classes = aami_classes(record.annotation_symbols)
+    is_beat = classes != NOT_A_BEAT
+    order = np.argsort(record.annotation_samples[is_beat], kind="stable")
+    samples = record.annotation_samples[is_beat][order]
+    classes = classes[is_beat][order]
+    bounds = segment_bounds(record.signal.size, record.fs, extraction.train_minutes)
+    segment = (np.searchsorted(bounds, samples, side="right") - 1).clip(0, N_SEGMENTS - 1)
+    before, after = extraction.window_samples(record.fs)
+    rr, has_neighbours = rr_features(samples, segment, record.fs, extraction.rr_local_beats)
+    fits = (samples - before >= bounds[segment]) & (samples + after <= bounds[segment + 1])
+    keep = fits & has_neighbours
+    filtered = preprocess_segments(record.signal, record.fs, extraction, bounds, before + after)
+    dropped = np.zeros((N_SEGMENTS, len(AAMI_CLASSES)), dtype=np.int64)
+    np.add.at(dropped, (segment[~keep], classes[~keep]), 1)
+    return RecordBeats(
+        record=record.name,
+        x=beat_windows(filtered, samples[keep], before, after, extraction.input_length),
+        aami=classes[keep],
+        rr=rr[keep].astype(np.float32),
+        sample=samples[keep],
+        segment=segment[keep].astype(np.uint8),
+        dropped=dropped,
+    )
+
+
+def segment_bounds(n_samples: int, fs: float, train_minutes: float) -> np.ndarray:
+    """[0, cut, n_samples]: segment k spans samples bounds[k] to bounds[k + 1] (exclusive)."""
+    cut = min(round(train_minutes * 60 * fs), n_samples)
+    return np.array([0, cut, n_samples], dtype=np.int64)
+
+
+def preprocess_segments(
+    signal: np.ndarray,
+    fs: float,
+    extraction: BeatExtraction,
+    bounds: np.ndarray,
+    min_length: int,
+) -> np.ndarray:
+    """The study's filtering (min-max, zero-phase band-pass) applied to each segment alone.
+
+    A segment shorter than one window holds no kept beat and stays zero."""
+    filtered = np.zeros(signal.size, dtype=np.float64)
+    for start, end in itertools.pairwise(bounds):
+        if end - start >= min_length:
+            filtered[start:end] = bandpass(normalise(signal[start:end]), fs, extraction)
+    return filtered
+
+
+def beat_windows(
+    filtered: np.ndarray, samples: np.ndarray, before: int, after: int, input_length: int
+) -> np.ndarray:
+    """(n, input_length) float32 windows [s - before, s + after) resampled (R at the same index).
+
+    Output sample k of `resample_poly` sits at input position k * (before + after) / input_length,
+    so the R peak (input index `before`) lands at before * input_length / (before + after)."""
+    length = before + after
+    windows = filtered.astype(np.float32)[samples[:, None] + np.arange(-before, after)]
+    if input_length != length:
+        windows = windows @ resampling_matrix(length, input_length).astype(np.float32)
+    return windows
+
+
+@functools.cache
+def resampling_matrix(length: int, input_length: int) -> np.ndarray:
+    """(length, input_length): `resample_poly(w, input_length, length, padtype="line")` of every
+    row w of a window matrix, as one matrix product (linear in w; 7x faster than calling it,
+    and twice as fast again in float32, 1e-6 from float64 on these inputs)."""
+    identity = np.eye(length)
+    return sps.resample_poly(identity, input_length, length, axis=0, padtype="line").T.copy()
+
+
+def rr_features(
+    samples: np.ndarray, segment: np.ndarray, fs: float, local_beats: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """RR features (n, 5) in seconds and ratios, and which beats have both neighbours.
+
+    Intervals never cross a segment edge. The local mean is causal: the mean of the beat's own
+    previous interval and up to `local_beats - 1` before it, so no feature of a beat in the first
+    segment depends on the second. Beats without a neighbour in their segment get NaN."""
+    n = samples.size
+    if n == 0:
+        return np.empty((0, len(RR_FEATURES))), np.empty(0, dtype=bool)
+    index = np.arange(n)
+    starts_segment = np.r_[True, segment[1:] != segment[:-1]]
+    ends_segment = np.r_[segment[1:] != segment[:-1], True]
+    first = np.maximum.accumulate(np.where(starts_segment, index, 0))
+    intervals = np.diff(samples) / fs  # intervals[j]: beat j to beat j + 1
+    pre = np.where(starts_segment, np.nan, np.r_[np.nan, intervals])
+    post = np.where(ends_segment, np.nan, np.r_[intervals, np.nan])
+    cumulative = np.r_[0.0, np.cumsum(intervals)]
+    low = np.maximum(first, index - local_beats)
+    count = index - low
+    with np.errstate(invalid="ignore", divide="ignore"):
+        local = (cumulative[index] - cumulative[low]) / count
+        local[count == 0] = np.nan
+        features = np.stack([pre, post, local, pre / local, post / local], axis=1)
+    return features, ~(starts_segment | ends_segment)

@@ -1,0 +1,214 @@
+"""Beat extraction: AAMI labels, window centring, causal RR features, edges, segments, cache."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+from scipy import signal as sps
+from wfdb.io.annotation import ann_label_table
+
+from ecg_platform.data.beat_config import BeatConfig, BeatExtraction, beat_config
+from ecg_platform.data.beat_dataset import load_beats
+from ecg_platform.data.beats import RR_FEATURES, extract_beats, resampling_matrix
+from ecg_platform.data.labels import (
+    AAMI_CLASSES,
+    AAMI_SYMBOLS,
+    NOT_A_BEAT,
+    aami_classes,
+    apply_label_set,
+)
+from ecg_platform.data.mitdb import Record, read_record
+from ecg_platform.errors import EcgPlatformError
+
+DEFAULT = BeatExtraction()
+FIVE_MINUTES = 108_000
+
+
+def _reference_filtered(data_dir: Path, record: str, start: int, end: int) -> np.ndarray:
+    """Channel 0 of samples [start, end) read by wfdb, min-max scaled, filtfilt-ed (0.4-30 Hz)."""
+    digital = wfdb.rdrecord(str(data_dir / record), channels=[0], physical=False).d_signal[:, 0]
+    part = digital[start:end].astype(np.float64)
+    scaled = (part - part.min()) / (part.max() - part.min())
+    b, a = sps.butter(3, [0.4, 30.0], btype="bandpass", fs=360.0)
+    return sps.filtfilt(b, a, scaled)
+
+
+def test_aami_classes_follow_ec57_and_skip_non_beats() -> None:
+    assert AAMI_SYMBOLS == {
+        "N": ("N", "L", "R", "e", "j"),
+        "S": ("A", "a", "J", "S"),
+        "V": ("V", "E"),
+        "F": ("F",),
+        "Q": ("/", "f", "Q"),
+    }
+    every_symbol = [symbol for symbols in AAMI_SYMBOLS.values() for symbol in symbols]
+    assert set(every_symbol) <= set(ann_label_table["symbol"])
+    assert len(every_symbol) == len(set(every_symbol)) == 15
+    symbols = np.array(["N", "A", "V", "F", "/", "+", "~", "|", "!", "x", '"', "[", "]", "Q"])
+    expected = [0, 1, 2, 3, 4] + [NOT_A_BEAT] * 8 + [4]
+    np.testing.assert_array_equal(aami_classes(symbols), expected)
+
+
+def test_binary_label_set_is_n_against_the_rest() -> None:
+    aami = np.arange(len(AAMI_CLASSES))
+    np.testing.assert_array_equal(apply_label_set(aami, "binary"), [0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(apply_label_set(aami, "aami"), aami)
+    assert apply_label_set(aami, "binary").dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: BeatConfig(label_set="aami5"),
+        lambda: BeatConfig(protocol="intra"),
+        lambda: BeatConfig(val_fraction=1.0),
+        lambda: BeatConfig(protocol="inter-patient", val_records=("232",)),  # a DS2 record
+        lambda: BeatExtraction(before_s=0.0),
+        lambda: beat_config("paper"),
+    ],
+)
+def test_bad_beat_settings_are_one_line_errors(make: Callable[[], object]) -> None:
+    with pytest.raises(EcgPlatformError) as error:
+        make()
+    assert "\n" not in str(error.value)
+
+
+def test_config_hash_is_stable_and_sees_every_field() -> None:
+    config = beat_config("patient-specific")
+    assert config.hash() == BeatConfig().hash() and len(config.hash()) == 12
+    changed = dataclasses.replace(config, extraction=BeatExtraction(input_length=84))
+    assert changed.hash() != config.hash()
+    assert dataclasses.replace(config, rr_features=True).hash() != config.hash()
+    assert beat_config("inter-patient").to_dict()["extraction"]["before_s"] == 0.25
+
+
+def test_unresampled_windows_are_the_filtered_signal_around_each_r_peak(
+    excerpt_dir: Path,
+) -> None:
+    """With input_length = window length the inputs are exact slices: the R peak at index 90."""
+    extraction = BeatExtraction(input_length=252)
+    beats = extract_beats(read_record(excerpt_dir, "208"), extraction)
+    filtered = _reference_filtered(excerpt_dir, "208", 0, FIVE_MINUTES)
+    assert extraction.r_peak_index(360.0) == 90.0
+    expected = np.stack([filtered[s - 90 : s + 162] for s in beats.sample])
+    np.testing.assert_allclose(beats.x, expected, rtol=0, atol=1e-6)
+
+
+def test_resampled_inputs_keep_the_r_peak_at_index_45(excerpt_dir: Path) -> None:
+    beats = extract_beats(read_record(excerpt_dir, "208"), DEFAULT)
+    filtered = _reference_filtered(excerpt_dir, "208", 0, FIVE_MINUTES)
+    assert beats.x.shape == (beats.n_beats, 126) and beats.x.dtype == np.float32
+    assert DEFAULT.r_peak_index(360.0) == 45.0
+    np.testing.assert_allclose(beats.x[:, 45], filtered[beats.sample], rtol=0, atol=2e-3)
+    peak = np.argmax(np.abs(beats.x), axis=1)
+    assert np.mean(np.abs(peak - 45) <= 2) > 0.9  # the R wave is the largest deflection
+
+
+def test_resampling_matrix_is_resample_poly() -> None:
+    windows = np.random.default_rng(0).standard_normal((50, 252))
+    expected = sps.resample_poly(windows, 126, 252, axis=1, padtype="line")
+    np.testing.assert_allclose(windows @ resampling_matrix(252, 126), expected, atol=1e-12)
+
+
+def _reference_rr(samples: np.ndarray, local_beats: int, fs: float = 360.0) -> np.ndarray:
+    """Plain loop over one segment's beats: NaN where a neighbour is missing."""
+    rows = []
+    for i in range(samples.size):
+        pre = (samples[i] - samples[i - 1]) / fs if i > 0 else np.nan
+        post = (samples[i + 1] - samples[i]) / fs if i + 1 < samples.size else np.nan
+        previous = [
+            (samples[j] - samples[j - 1]) / fs for j in range(max(1, i - local_beats + 1), i + 1)
+        ]
+        local = sum(previous) / len(previous) if previous else np.nan
+        rows.append([pre, post, local, pre / local, post / local])
+    return np.array(rows)
+
+
+def test_rr_features_match_a_plain_loop_and_never_cross_the_cut(shared_data_dir: Path) -> None:
+    record = read_record(shared_data_dir, "201")
+    beats = extract_beats(record, DEFAULT)
+    is_beat = aami_classes(record.annotation_symbols) != NOT_A_BEAT
+    samples = record.annotation_samples[is_beat]
+    assert tuple(RR_FEATURES) == (
+        "pre_rr_s",
+        "post_rr_s",
+        "local_rr_s",
+        "pre_over_local",
+        "post_over_local",
+    )
+    for segment, part in enumerate((samples < FIVE_MINUTES, samples >= FIVE_MINUTES)):
+        reference = _reference_rr(samples[part], DEFAULT.rr_local_beats)
+        kept = beats.segment == segment
+        rows = np.searchsorted(samples[part], beats.sample[kept])
+        np.testing.assert_allclose(beats.rr[kept], reference[rows], rtol=1e-6)
+        assert np.isfinite(beats.rr[kept]).all()
+
+
+def test_beats_near_an_edge_or_without_neighbours_are_dropped_and_counted(
+    shared_data_dir: Path,
+) -> None:
+    record = read_record(shared_data_dir, "201")
+    beats = extract_beats(record, DEFAULT)
+    classes = aami_classes(record.annotation_symbols)
+    samples, classes = record.annotation_samples[classes >= 0], classes[classes >= 0]
+    expected_kept, expected_dropped = [], np.zeros((2, 5), dtype=int)
+    for i, sample in enumerate(samples):
+        segment = int(sample >= FIVE_MINUTES)
+        start, end = (0, FIVE_MINUTES) if segment == 0 else (FIVE_MINUTES, record.signal.size)
+        has_previous = i > 0 and start <= samples[i - 1]
+        has_next = i + 1 < samples.size and samples[i + 1] < end
+        if has_previous and has_next and start <= sample - 90 and sample + 162 <= end:
+            expected_kept.append(sample)
+        else:
+            expected_dropped[segment, classes[i]] += 1
+    np.testing.assert_array_equal(beats.sample, expected_kept)
+    np.testing.assert_array_equal(beats.dropped, expected_dropped)
+    assert 4 <= beats.dropped.sum() <= 8  # two per segment edge, a few more near the cut
+
+
+def test_no_training_part_input_depends_on_the_test_part(shared_data_dir: Path) -> None:
+    """Rewrite minutes 5-30 (signal and beats): the first five minutes' beats stay identical."""
+    record = read_record(shared_data_dir, "119")
+    signal = record.signal.copy()
+    signal[FIVE_MINUTES:] = 3 * signal[FIVE_MINUTES:] + 400
+    late = record.annotation_samples >= FIVE_MINUTES
+    changed = Record(
+        name=record.name,
+        signal=signal,
+        fs=record.fs,
+        annotation_samples=np.r_[record.annotation_samples[~late], FIVE_MINUTES + 1000],
+        annotation_symbols=np.append(record.annotation_symbols[~late], "V"),
+    )
+    original, rewritten = extract_beats(record, DEFAULT), extract_beats(changed, DEFAULT)
+    first, first_again = original.segment == 0, rewritten.segment == 0
+    for field in ("x", "aami", "rr", "sample"):
+        np.testing.assert_array_equal(
+            getattr(original, field)[first], getattr(rewritten, field)[first_again]
+        )
+
+
+def test_the_cache_returns_what_extraction_built(excerpt_dir: Path, tmp_path: Path) -> None:
+    records = ["119", "233"]
+    cold = load_beats(excerpt_dir, records, DEFAULT, cache_dir=tmp_path)
+    entries = sorted((tmp_path / f"beats-{DEFAULT.hash()}").iterdir())
+    assert [entry.name for entry in entries] == ["119.npz", "233.npz"]
+    written = [entry.stat().st_mtime_ns for entry in entries]
+    warm = load_beats(excerpt_dir, records, DEFAULT, cache_dir=tmp_path)
+    assert [entry.stat().st_mtime_ns for entry in entries] == written  # read, not rebuilt
+    direct = load_beats(excerpt_dir, records, DEFAULT, cache_dir=None)
+    for record in records:
+        for field in ("x", "aami", "rr", "sample", "segment", "dropped"):
+            np.testing.assert_array_equal(
+                getattr(warm[record], field), getattr(cold[record], field)
+            )
+            np.testing.assert_array_equal(
+                getattr(direct[record], field), getattr(cold[record], field)
+            )
+    other = BeatExtraction(input_length=84)
+    assert load_beats(excerpt_dir, ["119"], other, cache_dir=tmp_path)["119"].x.shape[1] == 84
+    assert (tmp_path / f"beats-{other.hash()}" / "119.npz").is_file()
