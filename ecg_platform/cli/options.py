@@ -22,6 +22,7 @@ from ecg_platform.cli.types import (
     empty_as_none,
 )
 from ecg_platform.data.config import CACHE_DIR_ENV, DATA_DIR_ENV, DATA_PATHS, DEFAULT_SEED
+from ecg_platform.data.labels import LABEL_SETS
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import TRACKING, Stage
 from ecg_platform.workflows.request import PER_PATIENT_FIELDS
@@ -127,7 +128,28 @@ def data_source_options() -> Decorator:
                 help=f"Preprocessed-array cache [default: ${CACHE_DIR_ENV}, else "
                 f"{DATA_PATHS.cache_dir}].",
             ),
-            click.option("--preset", default="paper", show_default=True, help="Data protocol."),
+            click.option(
+                "--preset",
+                default="paper",
+                show_default=True,
+                help="Data protocol: paper (the study's 1-second windows), patient-specific or "
+                "inter-patient (beats with AAMI classes; docs/protocols.md).",
+            ),
+            click.option(
+                "--label-set",
+                type=click.Choice(["auto", *LABEL_SETS]),
+                default="auto",
+                show_default=True,
+                help="Classes of a beat preset (auto: the preset's, aami for beats, binary for "
+                "paper).",
+            ),
+            click.option(
+                "--rr-features",
+                type=click.BOOL,
+                default=False,
+                show_default=True,
+                help="Beat presets: give the model each beat's RR intervals beside its window.",
+            ),
         ]
     )
 

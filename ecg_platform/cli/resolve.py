@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ecg_platform.cli.options import MODEL_FIELDS, TRAIN_FIELDS
-from ecg_platform.data.config import data_config
+from ecg_platform.data.config import ProtocolConfig, data_config
 from ecg_platform.data.source import DataSource
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.models.config import ModelConfig
-from ecg_platform.tracking.schema import Stage
+from ecg_platform.tracking.schema import TRACKING, Stage, model_family
 from ecg_platform.workflows.request import ReportRequest, ReproduceRequest, StageRequest
 from ecg_platform.workflows.settings import GridSpec, stage_defaults
 
@@ -25,7 +25,9 @@ Params = Mapping[str, Any]
 def data_source(params: Params) -> DataSource:
     """--data-dir and --cache-dir (else their environment variables, else the defaults) and the
     --preset's config with --seed where the command has one."""
-    config = data_config(params["preset"], params.get("seed"))
+    label_set = None if params.get("label_set", "auto") == "auto" else params["label_set"]
+    rr_features = params.get("rr_features") or None
+    config = data_config(params["preset"], params.get("seed"), label_set, rr_features)
     return DataSource.resolve(config, params["data_dir"], params["cache_dir"])
 
 
@@ -46,14 +48,34 @@ def stage_request(
     check_tracking_store()
     values = {name: params[name] for name in TRAIN_FIELDS if name in params}
     chosen = {name: value for name, value in values.items() if value is not None}
+    source = data_source(params)
     return StageRequest(
         stage,
-        data_source(params),
+        source,
         params["patients"],
-        model=ModelConfig(**{name: params[name] for name in MODEL_FIELDS}),
+        model=model_config(params, source.config),
         train=(defaults or stage_defaults(stage)).replace(**chosen),
         per_patient=frozenset(values) - frozenset(chosen),
     )
+
+
+def model_config(params: Params, data: ProtocolConfig) -> ModelConfig:
+    """The architecture options, with the outputs and side features the data protocol needs:
+    one logit for two classes, else one per class."""
+    classes = len(data.class_names)
+    return ModelConfig(
+        **{name: params[name] for name in MODEL_FIELDS if name in params},
+        num_outputs=1 if classes == 2 else classes,
+        extra_features=data.side_features,
+    )
+
+
+def pretrained_uri(requested: str, data: ProtocolConfig) -> str:
+    """The default `--pretrained` names the study's champion; for another data protocol it
+    means that protocol's own pretrained champion."""
+    if requested == TRACKING.default_pretrained_uri:
+        return TRACKING.pretrained_champion_uri(model_family(data))
+    return requested
 
 
 def grid_spec(params: Params) -> GridSpec:
@@ -80,8 +102,9 @@ def reproduce_request(params: Params) -> ReproduceRequest:
     --encoder-lr-scale."""
     check_tracking_store()
     seed, epochs = params["seed"], params["epochs"]
+    source = data_source(params)
     return ReproduceRequest(
-        data_source(params),
+        source,
         pretrain=stage_defaults("pretrain").replace(epochs=params["pretrain_epochs"], seed=seed),
         patient=stage_defaults("individual").replace(epochs=epochs, seed=seed),
         finetune=stage_defaults("finetune").replace(
@@ -91,4 +114,5 @@ def reproduce_request(params: Params) -> ReproduceRequest:
         patients=params["patients"],
         grid_winners=params["hparams"] == "auto",
         out_dir=params["out"],
+        model=model_config(params, source.config),
     )

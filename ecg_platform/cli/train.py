@@ -8,7 +8,7 @@ from typing import Any, get_args
 import click
 
 from ecg_platform.cli.options import WORKERS_OPTION, pretrained_options, training_options
-from ecg_platform.cli.resolve import grid_spec, stage_request, worker_count
+from ecg_platform.cli.resolve import grid_spec, pretrained_uri, stage_request, worker_count
 from ecg_platform.cli.types import POSITIVE_FLOAT, POSITIVE_INT, CommaList, listed
 from ecg_platform.tracking.schema import PatientMode
 from ecg_platform.workflows.request import RunOutcome
@@ -63,7 +63,8 @@ def finetune(pretrained: str, force: bool, **options: Any) -> None:
     from ecg_platform.workflows.finetune import run_finetune
 
     request = stage_request("finetune", options)
-    _echo_outcomes(run_finetune(request, pretrained, force, worker_count(options)))
+    uri = pretrained_uri(pretrained, request.data)
+    _echo_outcomes(run_finetune(request, uri, force, worker_count(options)))
 
 
 @click.command("grid-search", context_settings={"show_default": True})
@@ -106,5 +107,6 @@ def grid_search(mode: PatientMode, pretrained: str, force: bool, **options: Any)
 
     request = stage_request("grid-search", options, stage_defaults(mode))
     grid, workers = grid_spec(options), worker_count(options)
-    for found in run_grid_search(request, grid, mode, workers, pretrained, force):
+    uri = pretrained_uri(pretrained, request.data)
+    for found in run_grid_search(request, grid, mode, workers, uri, force):
         click.echo(found.summary())

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ecg_platform.data.labels import check_label_set
+from ecg_platform.data.labels import LABEL_SETS, check_label_set
 from ecg_platform.data.protocols import DS1, DS1_VALIDATION
 from ecg_platform.errors import EcgPlatformError
 
@@ -20,6 +20,7 @@ BeatProtocol = Literal["patient-specific", "inter-patient"]
 CommonPool = Literal["whole-record", "first-minutes"]
 PROTOCOLS: tuple[str, ...] = ("patient-specific", "inter-patient")
 COMMON_POOLS: tuple[str, ...] = ("whole-record", "first-minutes")
+RR_FEATURES = ("pre_rr_s", "post_rr_s", "local_rr_s", "pre_over_local", "post_over_local")
 
 
 def _short_hash(payload: dict[str, Any]) -> str:
@@ -101,6 +102,21 @@ class BeatConfig:
                 f"val_records {' '.join(stray)} are not pool records of the {self.protocol} "
                 f"protocol; validation records come from DS1: {' '.join(DS1)}"
             )
+
+    @property
+    def input_length(self) -> int:
+        """Samples of one model input."""
+        return self.extraction.input_length
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes of the label set, in label order."""
+        return LABEL_SETS[self.label_set]
+
+    @property
+    def side_features(self) -> int:
+        """Per-beat values the model gets beside the input: the RR features, if asked for."""
+        return len(RR_FEATURES) if self.rr_features else 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable view (tuples become lists, `extraction` a nested dict)."""

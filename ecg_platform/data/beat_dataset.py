@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from ecg_platform.data import cache
-from ecg_platform.data.beat_config import BeatConfig, BeatExtraction
-from ecg_platform.data.beats import RR_FEATURES, RecordBeats, extract_beats
-from ecg_platform.data.dataset import LOADER_THREADS
+from ecg_platform.data.beat_config import RR_FEATURES, BeatConfig, BeatExtraction
+from ecg_platform.data.beats import RecordBeats, extract_beats
+from ecg_platform.data.dataset import LOADER_THREADS, SplitArrays
 from ecg_platform.data.labels import apply_label_set
 from ecg_platform.data.mitdb import list_records, read_record, record_files
+from ecg_platform.data.patients import PatientSelection
 from ecg_platform.data.protocols import (
     NON_PACED,
     SPLITS,
@@ -93,10 +94,47 @@ class BeatStudy:
         """Pooled training ("train") or validation ("val") beats of the whole protocol: DS1
         records for inter-patient; for patient-specific the common set (train) and every
         patient's own training or validation beats. Never any test beat."""
+        return self._training(split, self.selected)
+
+    def select(self, patients: PatientSelection) -> list[str]:
+        """The protocol's patients among `patients` (all of them for `all`)."""
+        eligible = patient_records(self.config)
+        if patients.ids is None:
+            return list(eligible)
+        invalid = [record for record in patients.ids if record not in eligible]
+        if invalid:
+            raise EcgPlatformError(
+                f"record(s) {' '.join(invalid)} not {self.config.protocol} patients; "
+                f"choose from: {' '.join(eligible)} (or 'all')"
+            )
+        return list(patients.ids)
+
+    def inputs_and_abnormal_share(self, record: str) -> tuple[int, float]:
+        """The record's own beats under the protocol (the common set's excepted) and the share
+        that is not N."""
+        own = self.splits[record] != _split_index("common")
+        labels = self.records[record].aami[own]
+        return int(labels.size), float(np.mean(labels != 0)) if labels.size else 0.0
+
+    def split_arrays(self, records: Sequence[str]) -> dict[str, SplitArrays]:
+        """The training, validation and test beats of a model of `records`: one patient's own
+        (`patient`), else the protocol's pool (inter-patient: DS1; patient-specific: the common
+        set and these patients' training parts) tested on these patients' test parts."""
+        if len(records) == 1:
+            parts = self.patient(records[0])
+        else:
+            parts = {
+                "train": self._training("train", records),
+                "val": self._training("val", records),
+                "test": _concat([self.part(record, "test") for record in records], self.config),
+            }
+        return {name: SplitArrays(a.x, a.y, a.rr) for name, a in parts.items()}
+
+    def _training(self, split: str, records: Sequence[str]) -> BeatArrays:
         if split not in ("train", "val"):
             raise EcgPlatformError(f"pooled data has splits train and val, not {split!r}")
-        records = pool_records(self.config) or self.selected
-        parts = [self.part(record, split) for record in records]
+        pool = pool_records(self.config) or records
+        parts = [self.part(record, split) for record in pool]
         if split == "train":
             parts.insert(0, self.common_part())
         return _concat(parts, self.config)

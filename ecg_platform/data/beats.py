@@ -16,12 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal as sps
 
-from ecg_platform.data.beat_config import BeatExtraction
+from ecg_platform.data.beat_config import RR_FEATURES, BeatExtraction
 from ecg_platform.data.labels import AAMI_CLASSES, NOT_A_BEAT, aami_classes
 from ecg_platform.data.mitdb import Record
 from ecg_platform.data.preprocess import bandpass, normalise
 
-RR_FEATURES = ("pre_rr_s", "post_rr_s", "local_rr_s", "pre_over_local", "post_over_local")
 N_SEGMENTS = 2  # 0: the first `train_minutes`, 1: the rest of the record
 
 

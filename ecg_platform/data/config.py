@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecg_platform.data.beat_config import BEAT_PRESETS, BeatConfig
 from ecg_platform.errors import EcgPlatformError
 
 DEFAULT_SEED = 42
@@ -41,6 +42,26 @@ class DataConfig:
     val_fraction: float = 0.2
     split_seed: int = DEFAULT_SEED
 
+    @property
+    def input_length(self) -> int:
+        """Samples of one model input."""
+        return self.resample_length
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes, in label order."""
+        return ("normal", "abnormal")
+
+    @property
+    def side_features(self) -> int:
+        """Values the model gets beside each window: none."""
+        return 0
+
+    @property
+    def seed(self) -> int:
+        """The seed of the splits."""
+        return self.split_seed
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable view (tuples become lists)."""
         fields = dataclasses.asdict(self)
@@ -53,16 +74,30 @@ class DataConfig:
 
 
 PRESETS: dict[str, DataConfig] = {"paper": DataConfig()}
+ProtocolConfig = DataConfig | BeatConfig  # the study's windows, or a standard beat protocol
 
 
-def data_config(preset: str = "paper", seed: int | None = None) -> DataConfig:
-    """The data config of a named preset (with another split seed if given), or a clear error
-    listing the known ones."""
-    try:
-        config = PRESETS[preset]
-    except KeyError:
-        known = ", ".join(sorted(PRESETS))
-        raise EcgPlatformError(f"unknown preset {preset!r}; known presets: {known}") from None
+def data_config(
+    preset: str = "paper",
+    seed: int | None = None,
+    label_set: str | None = None,
+    rr_features: bool | None = None,
+) -> ProtocolConfig:
+    """The config of a named preset, with another seed, label set or RR-feature choice where
+    given; a one-line error for an unknown preset or a choice the preset does not offer."""
+    if preset in BEAT_PRESETS:
+        config = BEAT_PRESETS[preset]
+        changes = {"seed": seed, "label_set": label_set, "rr_features": rr_features}
+        return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+    if preset not in PRESETS:
+        known = ", ".join(sorted([*PRESETS, *BEAT_PRESETS]))
+        raise EcgPlatformError(f"unknown preset {preset!r}; known presets: {known}")
+    if label_set not in (None, "binary") or rr_features:
+        raise EcgPlatformError(
+            f"preset {preset!r} has 1-second windows labelled normal/abnormal only: label set "
+            "binary, no RR features (the beat presets offer both)"
+        )
+    config = PRESETS[preset]
     return config if seed is None else dataclasses.replace(config, split_seed=seed)
 
 

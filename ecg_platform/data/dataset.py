@@ -68,6 +68,28 @@ class PatientArrays:
 
 
 @dataclass(frozen=True)
+class SplitArrays:
+    """One split as the trainer takes it, from either protocol family: inputs (n, L), class
+    labels (n,) and optional per-input side features (n, E)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    features: np.ndarray | None = None
+
+
+def pooled_splits(patients: Sequence[PatientArrays]) -> dict[str, SplitArrays]:
+    """Each split ("train", "val", "test") of the given patients, pooled in the given order."""
+    if not patients:
+        raise EcgPlatformError("no patients given: choose at least one record")
+    pooled = {}
+    for name in SPLITS:
+        parts = [patient.part(name) for patient in patients]
+        x = np.concatenate([windows for windows, _ in parts])
+        pooled[name] = SplitArrays(x, np.concatenate([labels for _, labels in parts]))
+    return pooled
+
+
+@dataclass(frozen=True)
 class StudyData:
     """Every patient read under one data config, and those that pass selection."""
 
@@ -86,6 +108,15 @@ class StudyData:
                 f"choose from: {' '.join(self.selected) or '(none)'} (or 'all')"
             )
         return list(patients.ids)
+
+    def inputs_and_abnormal_share(self, record: str) -> tuple[int, float]:
+        """The record's kept windows and the share labelled abnormal."""
+        patient = self.patients[record]
+        return patient.n_windows, patient.abnormal_share
+
+    def split_arrays(self, records: Sequence[str]) -> dict[str, SplitArrays]:
+        """The training, validation and test windows of a model of `records` (pooled)."""
+        return pooled_splits([self.patients[record] for record in records])
 
 
 def passes_selection(y: np.ndarray, min_abnormal_share: float) -> bool:

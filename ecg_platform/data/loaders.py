@@ -7,15 +7,14 @@ out of them as views.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ecg_platform.data.dataset import SPLITS, PatientArrays
-from ecg_platform.errors import EcgPlatformError
+from ecg_platform.data.dataset import PatientArrays, SplitArrays, pooled_splits
 
 
 @dataclass(frozen=True)
@@ -61,19 +60,21 @@ def tensor_split(
     return TensorSplit(windows, labels, side).to(device)
 
 
+def tensor_splits(
+    arrays: Mapping[str, SplitArrays], device: torch.device | str
+) -> dict[str, TensorSplit]:
+    """Every split's arrays as tensors on `device`."""
+    return {
+        name: tensor_split(split.x, split.y, device, split.features)
+        for name, split in arrays.items()
+    }
+
+
 def patient_splits(
     patients: Sequence[PatientArrays], device: torch.device | str
 ) -> dict[str, TensorSplit]:
     """Each split ("train", "val", "test") of the given patients, pooled in the given order."""
-    if not patients:
-        raise EcgPlatformError("no patients given: choose at least one record")
-    splits = {}
-    for name in SPLITS:
-        parts = [patient.part(name) for patient in patients]
-        x = np.concatenate([windows for windows, _ in parts])
-        y = np.concatenate([labels for _, labels in parts])
-        splits[name] = tensor_split(x, y, device)
-    return splits
+    return tensor_splits(pooled_splits(patients), device)
 
 
 class EpochSampler:

@@ -6,10 +6,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
-from ecg_platform.data.config import DataConfig, resolve_cache_dir
+from ecg_platform.data.beat_config import BeatConfig
+from ecg_platform.data.config import ProtocolConfig, resolve_cache_dir
 from ecg_platform.data.dataset import StudyData, load_study
 from ecg_platform.data.mitdb import resolve_data_dir
+
+if TYPE_CHECKING:
+    from ecg_platform.data.beat_dataset import BeatStudy
+
+Study = Union[StudyData, "BeatStudy"]  # both: `select`, `split_arrays`, `selected`
 
 
 @dataclass(frozen=True)
@@ -19,12 +26,12 @@ class DataSource:
 
     data_dir: Path
     cache_dir: Path
-    config: DataConfig
+    config: ProtocolConfig
 
     @classmethod
     def resolve(
         cls,
-        config: DataConfig,
+        config: ProtocolConfig,
         data_dir: str | os.PathLike[str] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> DataSource:
@@ -32,7 +39,12 @@ class DataSource:
         records are found)."""
         return cls(resolve_data_dir(data_dir), resolve_cache_dir(cache_dir), config)
 
-    def load(self, records: Sequence[str] | None = None, progress: bool = True) -> StudyData:
+    def load(self, records: Sequence[str] | None = None, progress: bool = True) -> Study:
         """The records (default: every one in the directory) preprocessed, from the cache when
-        it is current."""
+        it is current: the study's windows, or a beat protocol's beats (always every record:
+        the protocol decides which it uses)."""
+        if isinstance(self.config, BeatConfig):
+            from ecg_platform.data.beat_dataset import load_beat_study  # scipy: built on demand
+
+            return load_beat_study(self.data_dir, self.config, self.cache_dir)
         return load_study(self.data_dir, self.config, records, self.cache_dir, progress)

@@ -16,10 +16,13 @@ one never predicted precision NaN; balanced accuracy and macro F1 average the de
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import roc_auc_score
+
+from ecg_platform.errors import EcgPlatformError
 
 COUNT_KEYS = ("tn", "fp", "fn", "tp")
 
@@ -103,6 +106,23 @@ def metrics_from_matrix(matrix: np.ndarray) -> dict[str, float]:
         f"confusion_{i}_{j}": int(matrix[i, j]) for i in range(rows) for j in range(columns)
     }
     return metrics
+
+
+def matrix_from_metrics(metrics: Mapping[str, float], prefix: str = "") -> np.ndarray:
+    """The K x K confusion matrix back from its `<prefix>confusion_<true>_<predicted>` entries
+    (e.g. a run's logged `test_confusion_*` metrics)."""
+    cells = {
+        tuple(int(index) for index in key.removeprefix(f"{prefix}confusion_").split("_")): value
+        for key, value in metrics.items()
+        if key.startswith(f"{prefix}confusion_")
+    }
+    if not cells:
+        raise EcgPlatformError(f"no {prefix}confusion_* entries: not a K-class result")
+    size = max(max(index) for index in cells) + 1
+    matrix = np.zeros((size, size), dtype=np.int64)
+    for (true, predicted), value in cells.items():
+        matrix[true, predicted] = int(value)
+    return matrix
 
 
 def _ratio(numerator: float, denominator: float) -> float:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Run, RunStatus, ViewType
+from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from ecg_platform.errors import EcgPlatformError
@@ -125,3 +127,11 @@ def find_finished_run(
 def _has_params(run: RunRecord, params: Mapping[str, object]) -> bool:
     """Whether the run logged every one of `params` with the same value (compared as text)."""
     return all(run.params.get(key) == str(value) for key, value in params.items())
+
+
+def artifact_json(run_id: str, path: str) -> dict | None:
+    """A run's JSON artifact as a dict, or None when the run has no such file."""
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}")
+    except MlflowException:
+        return None

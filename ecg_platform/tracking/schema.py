@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ecg_platform.data.config import DataConfig, ProtocolConfig
+
 Stage = Literal["pretrain", "individual", "finetune", "grid-search", "report", "reproduce"]
 PatientMode = Literal["individual", "finetune"]
 
@@ -28,6 +30,7 @@ GRID_ROLE_TAG = "grid_role"  # "patient": a patient's grid-search parent; "setti
 GRID_MODE_TAG = "grid_mode"
 GRID_SETTING_TAG = "grid_setting"
 GRID_WINNER_PREFIX = "grid_winner_"
+GENERIC_CONFUSIONS_ARTIFACT = "generic_confusions.json"  # pretrain: {patient: test matrix}
 SELECTION_METRIC = "val_loss"  # registry versions carry it; the champion has the lowest
 
 
@@ -47,16 +50,31 @@ class TrackingNames:
         """The experiment of a stage, e.g. `ecg-pretrain`."""
         return f"{self.experiment_prefix}{stage}"
 
-    def registered_model(self, stage: Stage, patient: str | None = None) -> str:
-        """`ecg-pretrained`, or the per-patient name, e.g. `ecg-finetuned-105`."""
+    def registered_model(self, stage: Stage, patient: str | None = None, family: str = "") -> str:
+        """`ecg-pretrained`, or the per-patient name, e.g. `ecg-finetuned-105`; other data
+        protocols than the study's carry their `family` suffix (`model_family`)."""
         if stage == "pretrain":
-            return self.pretrained_model
-        return f"{dict(self.patient_model_prefixes)[stage]}{patient}"
+            return f"{self.pretrained_model}{family}"
+        return f"{dict(self.patient_model_prefixes)[stage]}{patient}{family}"
 
     @property
     def default_pretrained_uri(self) -> str:
-        """What finetune starts from unless told otherwise."""
-        return f"models:/{self.pretrained_model}@{self.champion_alias}"
+        """What finetune starts from unless told otherwise (the study's windows)."""
+        return self.pretrained_champion_uri()
+
+    def pretrained_champion_uri(self, family: str = "") -> str:
+        """The pretrained champion of a data protocol's model family."""
+        return f"models:/{self.pretrained_model}{family}@{self.champion_alias}"
+
+
+def model_family(data: ProtocolConfig) -> str:
+    """The registered-model suffix of a data protocol: none for the study's windows, else
+    `-<preset>`, `-<label set>` unless AAMI, `-rr` with RR features; so each protocol keeps its
+    own champion (validation losses of different protocols do not compare)."""
+    if isinstance(data, DataConfig):
+        return ""
+    label_set = "" if data.label_set == "aami" else f"-{data.label_set}"
+    return f"-{data.preset}{label_set}{'-rr' if data.rr_features else ''}"
 
 
 TRACKING = TrackingNames()

@@ -6,7 +6,7 @@ import functools
 
 import torch
 
-from ecg_platform.data.config import DataConfig
+from ecg_platform.data.config import ProtocolConfig
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import load_pretrained
@@ -17,6 +17,7 @@ from ecg_platform.tracking.schema import (
     PRETRAINED_URI_TAG,
     PRETRAINED_VERSION_TAG,
     TRACKING,
+    model_family,
 )
 from ecg_platform.tracking.worker_runs import tracking_uri
 from ecg_platform.workflows.hyperparams import patient_settings
@@ -30,10 +31,10 @@ from ecg_platform.workflows.tracked_run import (
 )
 
 
-def resolve_pretrained(uri: str, data: DataConfig, force: bool) -> ModelSource:
+def resolve_pretrained(uri: str, data: ProtocolConfig, force: bool) -> ModelSource:
     """The exact pretrained model behind `uri`, checked against this run's data config."""
     source = resolve_model_source(uri)
-    if source is None and uri == TRACKING.default_pretrained_uri:
+    if source is None and uri == TRACKING.pretrained_champion_uri(model_family(data)):
         raise EcgPlatformError(
             "no pretrained model yet: run `mlflow run . -e pretrain` (or `ecg-platform pretrain`)"
             " first"
@@ -44,7 +45,7 @@ def resolve_pretrained(uri: str, data: DataConfig, force: bool) -> ModelSource:
         raise EcgPlatformError(
             f"pretrained model {source.uri} was trained under data config "
             f"{source.data_config_hash or '(unknown)'} but this run uses {data.hash()} (preset "
-            f"{data.preset!r}, seed {data.split_seed}); its training windows may include this "
+            f"{data.preset!r}, seed {data.seed}); its training windows may include this "
             "run's test windows. Pretrain with the same settings, or pass --force"
         )
     return source

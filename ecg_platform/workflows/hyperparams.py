@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from ecg_platform.data.config import DataConfig
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.tracking.run_search import find_runs
 from ecg_platform.tracking.schema import (
@@ -66,7 +68,11 @@ def patient_settings(patient: str, request: StageRequest) -> tuple[TrainConfig, 
     if request.grid_winners and request.per_patient:
         winner = find_grid_winner(patient, request.data.hash(), request.stage)
     hyperparams = winner.hyperparams if winner else None
-    train, source = patient_train_config(patient, request.train, request.per_patient, hyperparams)
+    # the study's table was tuned on its own windows: other protocols start from the defaults
+    table = STUDY_HYPERPARAMS if isinstance(request.data, DataConfig) else {}
+    train, source = patient_train_config(
+        patient, request.train, request.per_patient, hyperparams, table
+    )
     tags = {HPARAMS_SOURCE_TAG: source}
     if winner and SOURCE_GRID in source:
         tags[HPARAMS_GRID_RUN_TAG] = winner.parent_run_id
@@ -78,6 +84,7 @@ def patient_train_config(
     train: TrainConfig,
     per_patient: frozenset[str],
     winner: PatientHyperparams | None = None,
+    table: Mapping[str, PatientHyperparams] = STUDY_HYPERPARAMS,
 ) -> tuple[TrainConfig, str]:
     """`train` with its `per_patient` fields taken from the patient's grid-search `winner`, else
     the study's table; the other fields were given on the command line and stay.
@@ -87,7 +94,7 @@ def patient_train_config(
     """
     if not per_patient:
         return train, SOURCE_CLI
-    entry = winner or STUDY_HYPERPARAMS.get(patient)
+    entry = winner or table.get(patient)
     source = SOURCE_GRID if winner else SOURCE_STUDY if entry else SOURCE_DEFAULTS
     fallback = asdict(entry) if entry else {}
     config = train.replace(**{name: fallback[name] for name in per_patient if name in fallback})

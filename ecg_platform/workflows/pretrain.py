@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import torch
+from torch import nn
+
+from ecg_platform.engine.inference import predict_proba
 from ecg_platform.engine.runtime import resolve_device
+from ecg_platform.evaluation.aami import confusion
 from ecg_platform.tracking.runs import stage_run
+from ecg_platform.tracking.schema import GENERIC_CONFUSIONS_ARTIFACT
 from ecg_platform.workflows.request import RunOutcome, StageRequest
 from ecg_platform.workflows.tracked_run import (
+    LoadedStudy,
     load_request_study,
     new_model,
     stage_tags,
@@ -25,4 +32,22 @@ def run_pretrain(request: StageRequest) -> list[RunOutcome]:
         outcome = train_and_track(
             run, "pretrain", patients, model, splits, request.train, request.data
         )
+        run.log_dict(generic_confusions(model, loaded, request), GENERIC_CONFUSIONS_ARTIFACT)
     return [outcome]
+
+
+def generic_confusions(
+    model: nn.Module, loaded: LoadedStudy, request: StageRequest
+) -> dict[str, list[list[int]]]:
+    """The pretrained model alone on each patient's own test part ("generic"), as one confusion
+    matrix (rows: true class) per patient: the baseline that patient adaptation must beat."""
+    device = resolve_device(request.train.device)
+    classes = len(request.data.class_names)
+    matrices = {}
+    for record in loaded.records:
+        test = loaded.splits([record], device)["test"]
+        probabilities = torch.from_numpy(predict_proba(model, test.x, test.features))
+        predicted = probabilities.argmax(1) if classes > 2 else probabilities >= 0.5
+        matrix = confusion(test.y.cpu().numpy(), predicted.numpy().astype(int), classes)
+        matrices[record] = matrix.tolist()
+    return matrices

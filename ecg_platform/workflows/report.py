@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ecg_platform.data.config import DataConfig
-from ecg_platform.data.dataset import StudyData
+from ecg_platform.data.beat_config import BeatConfig
+from ecg_platform.data.config import ProtocolConfig
+from ecg_platform.data.source import Study
 from ecg_platform.engine.trainer import EpochRecord
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.comparison import MODES, Comparison, compare, write_report
@@ -40,6 +41,7 @@ from ecg_platform.tracking.schema import (
     PRETRAINED_VERSION_TAG,
     STAGE_TAG,
 )
+from ecg_platform.workflows.aami_report import AAMI_MARKDOWN, arm_matrices, write_aami_report
 from ecg_platform.workflows.request import ReportRequest
 
 TEST_METRICS = ("balanced_accuracy", "sensitivity", "specificity", "f1")
@@ -100,7 +102,7 @@ def _by_patient(runs: Iterable[RunRecord], patients: list[str]) -> dict[str, Run
     return chosen
 
 
-def latest_runs(data: DataConfig, patients: list[str]) -> RunSet:
+def latest_runs(data: ProtocolConfig, patients: list[str]) -> RunSet:
     """Each patient's latest finished run of each mode under `data`."""
     runs = {
         mode: _by_patient(find_runs({STAGE_TAG: mode, DATA_HASH_TAG: data.hash()}), patients)
@@ -119,7 +121,7 @@ def _with_descendants(run_ids: Iterable[str]) -> list[RunRecord]:
     return found
 
 
-def runs_of_parents(parents: Iterable[str], data: DataConfig, patients: list[str]) -> RunSet:
+def runs_of_parents(parents: Iterable[str], data: ProtocolConfig, patients: list[str]) -> RunSet:
     """The finished patient runs among `parents` and the runs nested under them (e.g. a
     stage's parent run, or a `reproduce` run), checked to be of data config `data`."""
     found = sorted(_with_descendants(parents), key=lambda run: run.start_time, reverse=True)
@@ -140,7 +142,7 @@ def runs_of_parents(parents: Iterable[str], data: DataConfig, patients: list[str
     return RunSet(runs, pretrain_run(runs["finetune"].values(), data))
 
 
-def runs_by_id(run_ids: Mapping[str, Mapping[str, str]], data: DataConfig) -> RunSet:
+def runs_by_id(run_ids: Mapping[str, Mapping[str, str]], data: ProtocolConfig) -> RunSet:
     """The runs named by mode and patient (e.g. those `reproduce` just ran or reused)."""
     runs = {
         mode: {patient: get_run(run_id) for patient, run_id in by_patient.items()}
@@ -149,7 +151,7 @@ def runs_by_id(run_ids: Mapping[str, Mapping[str, str]], data: DataConfig) -> Ru
     return RunSet(runs, pretrain_run(runs.get("finetune", {}).values(), data))
 
 
-def pretrain_run(finetuned: Iterable[RunRecord], data: DataConfig) -> RunRecord | None:
+def pretrain_run(finetuned: Iterable[RunRecord], data: ProtocolConfig) -> RunRecord | None:
     """The pretraining run most fine-tuned runs started from; else the latest for `data`."""
     used = collections.Counter(run.tags.get(PRETRAINED_RUN_TAG) for run in finetuned)
     used.pop(None, None)
@@ -159,16 +161,17 @@ def pretrain_run(finetuned: Iterable[RunRecord], data: DataConfig) -> RunRecord 
     return latest_run({STAGE_TAG: "pretrain", DATA_HASH_TAG: data.hash()})
 
 
-def results_frame(run_set: RunSet, study: StudyData) -> pd.DataFrame:
-    """One row per run: patient, mode, windows, abnormal share, test metrics, epochs run."""
+def results_frame(run_set: RunSet, study: Study) -> pd.DataFrame:
+    """One row per run: patient, mode, inputs (windows or beats), abnormal share, test metrics,
+    epochs run."""
     rows = []
     for mode, runs in run_set.runs.items():
         for patient, run in runs.items():
-            arrays = study.patients[patient]
+            inputs, abnormal_share = study.inputs_and_abnormal_share(patient)
             metrics = {name: run.metrics.get(f"test_{name}", math.nan) for name in TEST_METRICS}
             rows.append(
-                {"patient": patient, "mode": mode, "windows": arrays.n_windows}
-                | {"abnormal_share": arrays.abnormal_share, **metrics}
+                {"patient": patient, "mode": mode, "windows": inputs}
+                | {"abnormal_share": abnormal_share, **metrics}
                 | {"epochs": run.metrics.get("epochs_run", math.nan)}
             )
     return pd.DataFrame.from_records(rows)
@@ -207,7 +210,7 @@ def pretraining_figure(run: RunRecord) -> Figure:
 
 
 def write_study_report(
-    run_set: RunSet, study: StudyData, patients: list[str], out_dir: Path
+    run_set: RunSet, study: Study, patients: list[str], out_dir: Path
 ) -> tuple[Comparison, list[Path]]:
     """Compare the run set, write report.md, the CSVs and every figure into `out_dir`."""
     results = results_frame(run_set, study)
@@ -226,9 +229,16 @@ def write_study_report(
     else:
         notes.append("No pretraining run found: no pretraining curves.")
     notes.append(f"Runs compared: `{RUNS_FILE}`.")
+    aami = isinstance(study.config, BeatConfig) and study.config.label_set == "aami"
+    if aami:
+        notes.append(f"VEB and SVEB of every arm beside the published figures: `{AAMI_MARKDOWN}`.")
     files = write_report(comparison, out_dir, figures, notes)
     runs_table(run_set).to_csv(out_dir / RUNS_FILE, index=False)
-    return comparison, [*files, out_dir / RUNS_FILE]
+    files.append(out_dir / RUNS_FILE)
+    if aami:
+        arms = arm_matrices(run_set.runs, run_set.pretrain)
+        files += write_aami_report(arms, study.config, patients, out_dir)
+    return comparison, files
 
 
 def comparison_metrics(comparison: Comparison) -> dict[str, float]:

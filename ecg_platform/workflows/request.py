@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ecg_platform.data.config import DataConfig
+from ecg_platform.data.config import ProtocolConfig
 from ecg_platform.data.patients import EVERY_PATIENT, PatientSelection
 from ecg_platform.data.source import DataSource
 from ecg_platform.engine.config import TrainConfig
@@ -35,7 +35,7 @@ class StageRequest:
     parent_run_id: str | None = None  # nest the request's top run under this running run
 
     @property
-    def data(self) -> DataConfig:
+    def data(self) -> ProtocolConfig:
         """The data config (its hash keys caches and runs)."""
         return self.source.config
 
@@ -56,7 +56,7 @@ class ReportRequest:
     parent_run_id: str | None = None  # nest the `report` run under this running run
 
     @property
-    def data(self) -> DataConfig:
+    def data(self) -> ProtocolConfig:
         """The data config whose runs are compared."""
         return self.source.config
 
@@ -76,7 +76,7 @@ class ReproduceRequest:
     out_dir: Path = REPORT_DIR
 
     @property
-    def data(self) -> DataConfig:
+    def data(self) -> ProtocolConfig:
         """The data config of every run."""
         return self.source.config
 

@@ -11,14 +11,18 @@ from typing import Any
 
 import torch
 
-from ecg_platform.data.config import DataConfig
-from ecg_platform.data.dataset import StudyData
-from ecg_platform.data.loaders import TensorSplit, patient_splits
+from ecg_platform.data.config import ProtocolConfig
+from ecg_platform.data.loaders import TensorSplit, tensor_splits
+from ecg_platform.data.source import Study
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.runtime import seed_everything
 from ecg_platform.engine.trainer import FitResult, evaluate, fit
-from ecg_platform.evaluation.metrics import classification_metrics
-from ecg_platform.evaluation.plots import confusion_matrix_figure, training_curves_figure
+from ecg_platform.evaluation.metrics import classification_metrics, matrix_from_metrics
+from ecg_platform.evaluation.plots import (
+    confusion_matrix_figure,
+    confusion_matrix_figure_k,
+    training_curves_figure,
+)
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.models.registry import build_model
@@ -34,6 +38,7 @@ from ecg_platform.tracking.schema import (
     REGISTERED_VERSION_TAG,
     TRACKING,
     Stage,
+    model_family,
 )
 from ecg_platform.workflows.request import RunOutcome, StageRequest
 
@@ -45,12 +50,12 @@ class LoadedStudy:
     """The request's study arrays and the records it asked for."""
 
     data_dir: Path
-    study: StudyData
+    study: Study
     records: list[str]
 
     def splits(self, records: Sequence[str], device: torch.device) -> dict[str, TensorSplit]:
         """Train/val/test tensors of `records`, pooled."""
-        return patient_splits([self.study.patients[record] for record in records], device)
+        return tensor_splits(self.study.split_arrays(records), device)
 
 
 def load_request_study(request: StageRequest) -> LoadedStudy:
@@ -64,7 +69,7 @@ def stage_tags(request: StageRequest) -> dict[str, str]:
     return {DATA_HASH_TAG: request.data.hash()}
 
 
-def config_params(data: DataConfig, model: ModelConfig, train: TrainConfig) -> dict[str, Any]:
+def config_params(data: ProtocolConfig, model: ModelConfig, train: TrainConfig) -> dict[str, Any]:
     """The resolved configuration as run parameters, namespaced `data.`, `model.`, `train.`."""
     params: dict[str, Any] = {"data.preset": data.preset, "data.config_hash": data.hash()}
     params |= {f"model.{name}": value for name, value in asdict(model).items()}
@@ -73,9 +78,9 @@ def config_params(data: DataConfig, model: ModelConfig, train: TrainConfig) -> d
 
 
 def new_model(request: StageRequest, seed: int) -> CNN1D:
-    """A freshly initialised CNN1D for the request's architecture and window length."""
+    """A freshly initialised model of the request's architecture, input length and outputs."""
     seed_everything(seed)
-    return build_model(request.model, input_length=request.data.resample_length)
+    return build_model(request.model, input_length=request.data.input_length)
 
 
 def train_and_track(
@@ -85,7 +90,7 @@ def train_and_track(
     model: CNN1D,
     splits: Mapping[str, TensorSplit],
     train: TrainConfig,
-    data: DataConfig,
+    data: ProtocolConfig,
 ) -> RunOutcome:
     """Train (`fit`), test the best weights, log everything, register and maybe promote."""
     run.log_params(config_params(data, model.config, train))
@@ -104,9 +109,9 @@ def train_and_track(
         }
     )
     log_checkpoint(run, model)
-    log_figures(run, result, test, f"{stage} {patient}")
+    log_figures(run, result, test, f"{stage} {patient}", data.class_names)
     example = splits["test"].x[:INPUT_EXAMPLE_ROWS].cpu().numpy()
-    name = TRACKING.registered_model(stage, patient)
+    name = TRACKING.registered_model(stage, patient, model_family(data))
     version = register_model(
         log_model(model, example),
         name,
@@ -132,16 +137,25 @@ def log_checkpoint(run: TrackedRun, model: CNN1D) -> None:
         run.log_file(path, "checkpoint")
 
 
-def log_figures(run: TrackedRun, result: FitResult, test: Mapping[str, float], title: str) -> None:
-    """Training curves and the test confusion matrix, under `figures/`."""
-    counts = (int(test[key]) for key in ("tn", "fp", "fn", "tp"))
+def log_figures(
+    run: TrackedRun,
+    result: FitResult,
+    test: Mapping[str, float],
+    title: str,
+    class_names: Sequence[str],
+) -> None:
+    """Training curves and the test confusion matrix (2 x 2, or K x K), under `figures/`."""
     run.log_figure(
         training_curves_figure(result.history, result.best_epoch), "figures/training_curves.png"
     )
-    run.log_figure(
-        confusion_matrix_figure(*counts, title=f"{title}: test windows"),
-        "figures/confusion_matrix.png",
-    )
+    if len(class_names) == 2:
+        counts = (int(test[key]) for key in ("tn", "fp", "fn", "tp"))
+        matrix = confusion_matrix_figure(*counts, title=f"{title}: test windows")
+    else:
+        matrix = confusion_matrix_figure_k(
+            matrix_from_metrics(test), class_names, f"{title}: test beats"
+        )
+    run.log_figure(matrix, "figures/confusion_matrix.png")
 
 
 def outcome_of_run(run: RunRecord) -> RunOutcome:

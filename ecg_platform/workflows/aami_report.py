@@ -1,0 +1,116 @@
+"""The AAMI part of a report on a beat preset: VEB and SVEB of each arm (generic, individual,
+fine-tuned) as the literature computes them, beside the published state of the art.
+
+Writes `aami.json` (the arms' gross VEB/SVEB figures per record set), `aami.md` (side-by-side
+tables with the published figures), per-record tables and each arm's pooled confusion matrix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ecg_platform.data.beat_config import BeatConfig
+from ecg_platform.data.protocols import DS2
+from ecg_platform.evaluation.aami import RECORD_SETS, arm_summary, record_table
+from ecg_platform.evaluation.metrics import matrix_from_metrics
+from ecg_platform.evaluation.plots import confusion_matrix_figure_k
+from ecg_platform.evaluation.published import side_by_side_markdown
+from ecg_platform.tracking.run_search import RunRecord, artifact_json
+from ecg_platform.tracking.schema import GENERIC_CONFUSIONS_ARTIFACT
+
+ARMS = ("generic", "individual", "finetune")
+AAMI_JSON = "aami.json"
+AAMI_MARKDOWN = "aami.md"
+
+Matrices = dict[str, np.ndarray]  # one arm's test confusion matrix per patient
+
+
+def arm_matrices(
+    runs: Mapping[str, Mapping[str, RunRecord]], pretrain: RunRecord | None
+) -> dict[str, Matrices]:
+    """Each arm's per-patient test confusion matrices: the patient runs' logged
+    `test_confusion_*` metrics, and the pretraining run's generic matrices."""
+    arms: dict[str, Matrices] = {}
+    if pretrain is not None:
+        generic = artifact_json(pretrain.run_id, GENERIC_CONFUSIONS_ARTIFACT)
+        if generic:
+            arms["generic"] = {record: np.array(matrix) for record, matrix in generic.items()}
+    for mode, by_patient in runs.items():
+        arms[mode] = {
+            patient: matrix_from_metrics(run.metrics, "test_")
+            for patient, run in by_patient.items()
+        }
+    return arms
+
+
+def record_sets(config: BeatConfig, patients: Sequence[str]) -> dict[str, list[str]]:
+    """The record sets the figures are given on, each limited to the patients compared: all 44
+    non-paced and the 24 records 200-234 that no common training set touches (patient-specific),
+    or DS2 (inter-patient)."""
+    wanted = {"DS2": DS2} if config.protocol == "inter-patient" else RECORD_SETS
+    return {name: [r for r in records if r in patients] for name, records in wanted.items()}
+
+
+def write_aami_report(
+    arms: Mapping[str, Matrices], config: BeatConfig, patients: Sequence[str], out_dir: Path
+) -> list[Path]:
+    """aami.json, aami.md, per-record CSVs and confusion figures of the arms present on every
+    requested patient (an arm missing a patient is reported, not silently shrunk)."""
+    sets = record_sets(config, patients)
+    complete = {arm: arms[arm] for arm in ARMS if arm in arms and set(patients) <= set(arms[arm])}
+    summaries = {
+        arm: arm_summary([matrices], config.class_names, sets) for arm, matrices in complete.items()
+    }
+    files = [out_dir / AAMI_JSON, out_dir / AAMI_MARKDOWN]
+    files[0].write_text(json.dumps(_plain(summaries), indent=2))
+    files[1].write_text(_markdown(summaries, sets, arms, patients, config))
+    for arm, matrices in complete.items():
+        table = out_dir / f"aami_records_{arm}.csv"
+        record_table([matrices], config.class_names).round(2).to_csv(table)
+        figure = out_dir / f"confusion_{arm}.png"
+        pooled = sum(matrices[patient] for patient in patients)
+        title = f"{arm}: test beats of {len(patients)} patients"
+        confusion_matrix_figure_k(pooled, config.class_names, title).savefig(figure, dpi=120)
+        files += [table, figure]
+    return files
+
+
+def _markdown(
+    summaries: Mapping[str, object],
+    sets: Mapping[str, Sequence[str]],
+    arms: Mapping[str, Matrices],
+    patients: Sequence[str],
+    config: BeatConfig,
+) -> str:
+    lines = [
+        f"# AAMI EC57: VEB and SVEB ({config.preset}, data config `{config.hash()}`)",
+        "",
+        "Gross figures (counts pooled over records) in percent; docs/metrics.md gives the rules.",
+    ]
+    incomplete = [arm for arm in ARMS if arm in arms and not set(patients) <= set(arms[arm])]
+    lines += [f"Left out, runs missing for some patients: {', '.join(incomplete)}."] * bool(
+        incomplete
+    )
+    for name, records in sets.items():
+        lines += ["", f"## {name} records ({len(records)} here)", ""]
+        if summaries:
+            lines.append(side_by_side_markdown(summaries, name))
+    return "\n".join(lines) + "\n"
+
+
+def _plain(value: object) -> object:
+    """JSON with null where a figure is undefined (NaN is not JSON)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.floating | np.integer):
+        return _plain(value.item())
+    return value

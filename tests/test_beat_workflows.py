@@ -1,0 +1,95 @@
+"""The study's three stages on the patient-specific beat protocol, through the real CLI: AAMI
+classes end to end, each protocol's own registered models, and the report's VEB/SVEB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from mlflow import MlflowClient
+
+from ecg_platform.cli import cli
+from ecg_platform.data.beat_dataset import load_beat_study
+from ecg_platform.data.config import data_config
+from ecg_platform.evaluation.aami import gross
+from ecg_platform.evaluation.metrics import matrix_from_metrics
+from ecg_platform.tracking.run_search import artifact_json
+
+PATIENTS = ("200", "213")  # two records of 200-234, rich in V and S beats
+
+
+@pytest.fixture(scope="module")
+def beat_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("beat-cache")
+
+
+def _run(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_three_stages_and_the_aami_report_on_the_patient_specific_protocol(
+    mlflow_store: str, shared_data_dir: Path, beat_cache: Path, tmp_path: Path
+) -> None:
+    source = ("--preset", "patient-specific", "--data-dir", str(shared_data_dir))
+    source += ("--cache-dir", str(beat_cache))
+    patients = ",".join(PATIENTS)
+    one_epoch = ("--patient", patients, "--epochs", "1")
+    _run("pretrain", *source, *one_epoch)
+    _run("individual", *source, *one_epoch, "--workers", "1")
+    _run("finetune", *source, *one_epoch, "--workers", "1")
+    _run("report", *source, "--patient", patients, "--out", str(tmp_path / "report"))
+
+    client = MlflowClient()
+    config = data_config("patient-specific")
+    study = load_beat_study(shared_data_dir, config, beat_cache)
+    finetuned = {}
+    for patient in PATIENTS:
+        version = client.get_model_version_by_alias(
+            f"ecg-finetuned-{patient}-patient-specific", "champion"
+        )
+        run = client.get_run(version.run_id)
+        assert run.data.params["model.num_outputs"] == "5"
+        matrix = matrix_from_metrics(run.data.metrics, "test_")
+        test_labels = study.part(patient, "test").y  # the data layer's own test beats
+        np.testing.assert_array_equal(matrix.sum(1), np.bincount(test_labels, minlength=5))
+        finetuned[patient] = matrix
+    pretrained = client.get_model_version_by_alias("ecg-pretrained-patient-specific", "champion")
+    generic = artifact_json(pretrained.run_id, "generic_confusions.json")
+    assert sorted(generic) == sorted(PATIENTS)
+
+    aami = json.loads((tmp_path / "report" / "aami.json").read_text())
+    assert set(aami) == {"generic", "individual", "finetune"}
+    assert set(aami["finetune"]) == {"44", "24"}
+    expected = gross(finetuned.values(), config.class_names)  # independent of the report
+    for task in ("VEB", "SVEB"):
+        assert aami["finetune"]["24"][task]["se"] == pytest.approx(100 * expected[task]["se"])
+        assert aami["finetune"]["24"][task]["ppv"] == pytest.approx(100 * expected[task]["ppv"])
+    markdown = (tmp_path / "report" / "aami.md").read_text()
+    assert "Kiranyaz et al. 2016" in markdown and "| finetune |" in markdown
+
+
+def test_the_study_table_is_not_used_on_another_protocol(
+    mlflow_store: str, shared_data_dir: Path, beat_cache: Path
+) -> None:
+    source = ("--preset", "patient-specific", "--data-dir", str(shared_data_dir))
+    _run("individual", *source, "--cache-dir", str(beat_cache), "--patient", "213", "--epochs", "1")
+    version = MlflowClient().get_model_version_by_alias(
+        "ecg-individual-213-patient-specific", "champion"
+    )
+    run = MlflowClient().get_run(version.run_id)
+    assert run.data.tags["hparams_source"] == "defaults"  # the paper table says batch 4 for 213
+    assert run.data.params["train.batch_size"] == "32"
+
+
+def test_the_paper_preset_offers_no_other_label_set(mlflow_store: str, excerpt_dir: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["individual", "--data-dir", str(excerpt_dir), "--patient", "233", "--label-set", "aami"],
+    )
+    assert result.exit_code != 0
+    assert "label set binary, no RR features" in result.output
