@@ -93,3 +93,14 @@ def test_the_paper_preset_offers_no_other_label_set(mlflow_store: str, excerpt_d
     )
     assert result.exit_code != 0
     assert "label set binary, no RR features" in result.output
+
+
+def test_data_summary_json_of_a_beat_preset(shared_data_dir: Path, beat_cache: Path) -> None:
+    source = ("--preset", "patient-specific", "--data-dir", str(shared_data_dir))
+    output = _run("data", "summary", *source, "--cache-dir", str(beat_cache), "--json")
+    summary = json.loads(output)
+    assert summary["common"] == {"N": 75, "S": 75, "V": 75, "F": 13, "Q": 7}
+    rows = {row["record"]: row for row in summary["records"]}
+    assert len(rows) == 48 and not rows["102"]["selected"] and rows["213"]["selected"]
+    assert set(rows["213"]) >= {"record", "selected", "train", "test"}
+    assert set(rows["213"]["test"]) == {"N", "S", "V", "F", "Q"}

@@ -24,13 +24,22 @@ def data() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def summary(as_json: bool, **source: str | None) -> None:
     """Per record: kept windows, normal, abnormal, abnormal share, selected; totals of the
-    selected records."""
+    selected records. On a beat preset: per record its beats per AAMI class in each split, and
+    the common set's."""
     import json
 
-    from ecg_platform.data.summary import format_table, study_summary
+    from ecg_platform.data.beat_config import BeatConfig
 
-    result = study_summary(data_source(source).load())
-    click.echo(json.dumps(result) if as_json else format_table(result))
+    resolved = data_source(source)
+    if isinstance(resolved.config, BeatConfig):
+        from ecg_platform.data.beat_summary import beat_summary, format_beat_table
+
+        result, table = beat_summary(resolved.load()), format_beat_table
+    else:
+        from ecg_platform.data.summary import format_table, study_summary
+
+        result, table = study_summary(resolved.load()), format_table
+    click.echo(json.dumps(result) if as_json else table(result))
 
 
 @data.command()
@@ -50,9 +59,13 @@ def summary(as_json: bool, **source: str | None) -> None:
 )
 def export(out: Path, records: PatientSelection, **source: str | None) -> None:
     """Write x (n, 128) float32, y, record and split (train/val/test) of each window to an .npz."""
+    from ecg_platform.data.dataset import StudyData
     from ecg_platform.data.export import export_windows
+    from ecg_platform.errors import EcgPlatformError
 
     study = data_source(source).load()
+    if not isinstance(study, StudyData):
+        raise EcgPlatformError("data export writes the paper preset's windows; beat presets: no")
     chosen = study.select(records)
     n_windows = export_windows(study, chosen, out)
     click.echo(f"wrote {n_windows} windows of {len(chosen)} record(s) to {out}")

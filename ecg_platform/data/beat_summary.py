@@ -65,3 +65,20 @@ def _sum(counts: Iterable[dict[str, int]]) -> dict[str, int]:
         for name in AAMI_CLASSES:
             total[name] += count[name]
     return total
+
+
+def format_beat_table(summary: dict[str, Any]) -> str:
+    """The summary as a table: per record its beats per AAMI class in each split."""
+    header = ["record", "selected"] + [f"{split} N/S/V/F/Q" for split in SPLITS]
+    rows = [header]
+    for row in summary["records"]:
+        counts = ["/".join(str(row[split][name]) for name in AAMI_CLASSES) for split in SPLITS]
+        rows.append([row["record"], "yes" if row["selected"] else "no", *counts])
+    totals = summary["totals"]["all"]
+    counts = ["/".join(str(totals[split][name]) for name in AAMI_CLASSES) for split in SPLITS]
+    rows.append([f"all {totals['records']}", "", *counts])
+    widths = [max(len(str(row[column])) for row in rows) for column in range(len(header))]
+    return "\n".join(
+        "  ".join(str(cell).rjust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    )
