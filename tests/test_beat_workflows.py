@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -16,6 +17,7 @@ from ecg_platform.data.beat_dataset import load_beat_study
 from ecg_platform.data.config import data_config
 from ecg_platform.evaluation.aami import gross
 from ecg_platform.evaluation.metrics import matrix_from_metrics
+from ecg_platform.tracking.model_io import PYFUNC_CONFIG, load_state_dict
 from ecg_platform.tracking.run_search import artifact_json
 
 PATIENTS = ("200", "213")  # two records of 200-234, rich in V and S beats
@@ -104,3 +106,26 @@ def test_data_summary_json_of_a_beat_preset(shared_data_dir: Path, beat_cache: P
     assert len(rows) == 48 and not rows["102"]["selected"] and rows["213"]["selected"]
     assert set(rows["213"]) >= {"record", "selected", "train", "test"}
     assert set(rows["213"]["test"]) == {"N", "S", "V", "F", "Q"}
+
+
+def test_rr_features_reach_the_head_and_the_served_model(
+    mlflow_store: str, shared_data_dir: Path, beat_cache: Path
+) -> None:
+    """With RR features the registered model takes each window followed by its 5 RR values
+    (one tensor, as pyfunc serves it), and fine-tuning starts from those weights."""
+    source = ("--preset", "patient-specific", "--data-dir", str(shared_data_dir))
+    source += ("--cache-dir", str(beat_cache), "--rr-features", "true")
+    _run("pretrain", *source, "--patient", "200,213", "--epochs", "1")
+    _run("finetune", *source, "--patient", "213", "--epochs", "1")
+    name = "ecg-finetuned-213-patient-specific-rr"
+    version = MlflowClient().get_model_version_by_alias(name, "champion")
+    assert MlflowClient().get_run(version.run_id).data.params["model.extra_features"] == "5"
+    served = mlflow.pyfunc.load_model(f"models:/{name}@champion", model_config=PYFUNC_CONFIG)
+    config = data_config("patient-specific", rr_features=True)
+    beats = load_beat_study(shared_data_dir, config, beat_cache).part("213", "test")
+    inputs = np.concatenate([beats.x[:8], beats.rr[:8]], axis=1)[:, None, :]
+    probabilities = served.predict(inputs.astype(np.float32))
+    assert probabilities.shape == (8, 5)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
+    weights = load_state_dict(f"models:/{name}@champion")
+    assert "head.output.weight" in weights  # the model's own names, not the wrapper's

@@ -29,6 +29,7 @@ MODEL_ARTIFACT = "model"
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 MODEL_PIP_PACKAGES = ("torch", "numpy")
 PT2_FILE = "model.pt2"
+WRAPPED_PREFIX = "model."  # the weights of a model logged inside WindowThenFeatures
 PICKLE_SWITCH = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 # `mlflow.pyfunc.load_model(uri, model_config=PYFUNC_CONFIG)`: the export holds CPU weights, which
 # pyfunc would refuse to move to CUDA on a GPU machine.
@@ -50,13 +51,34 @@ def model_signature(model: torch.nn.Module, input_example: np.ndarray) -> ModelS
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
-def log_model(model: torch.nn.Module, input_example: np.ndarray) -> str:
-    """Log `model` (a CPU copy, in eval mode) to the active run; returns its model URI.
+class WindowThenFeatures(torch.nn.Module):
+    """A model with side features as one exportable input: (n, 1, L + E), each window followed
+    by its E side features (MLflow's pyfunc serves one tensor; the weights are the model's)."""
+
+    def __init__(self, model: torch.nn.Module, input_length: int) -> None:
+        super().__init__()
+        self.model = model
+        self.input_length = input_length
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Split the input, then the model's probabilities."""
+        return self.model(x[..., : self.input_length], x[:, 0, self.input_length :])
+
+
+def log_model(
+    model: torch.nn.Module, input_example: np.ndarray, features_example: np.ndarray | None = None
+) -> str:
+    """Log `model` (a CPU copy, in eval mode) to the active run; returns its model URI. A model
+    with side features is logged as `WindowThenFeatures`, its input the window then them.
 
     `input_example` needs at least two rows so that the exported batch size stays dynamic.
     """
     cpu_model = copy.deepcopy(model).cpu().eval()
     example = np.ascontiguousarray(input_example, dtype=np.float32)
+    if features_example is not None:
+        cpu_model = WindowThenFeatures(cpu_model, example.shape[-1]).eval()
+        side = np.asarray(features_example, dtype=np.float32)[:, None, :]
+        example = np.ascontiguousarray(np.concatenate([example, side], axis=-1))
     info = mlflow.pytorch.log_model(
         cpu_model,
         name=MODEL_ARTIFACT,
@@ -81,7 +103,13 @@ def load_state_dict(uri: str) -> dict[str, torch.Tensor]:
             return torch.load(local, map_location="cpu", weights_only=True)
         check_pickle_free(local, uri)
         with _pickle_disallowed():
-            return mlflow.pytorch.load_model(str(local)).state_dict()
+            weights = mlflow.pytorch.load_model(str(local)).state_dict()
+        wrapped = all(name.startswith(WRAPPED_PREFIX) for name in weights)
+        return (
+            {name.removeprefix(WRAPPED_PREFIX): w for name, w in weights.items()}
+            if wrapped
+            else weights
+        )
     except (MlflowException, OSError, RuntimeError, pickle.UnpicklingError) as exc:
         raise EcgPlatformError(f"cannot load weights from {uri}: {exc}") from exc
 

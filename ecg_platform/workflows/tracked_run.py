@@ -110,10 +110,11 @@ def train_and_track(
     )
     log_checkpoint(run, model)
     log_figures(run, result, test, f"{stage} {patient}", data.class_names)
-    example = splits["test"].x[:INPUT_EXAMPLE_ROWS].cpu().numpy()
+    example = splits["test"].take(slice(0, INPUT_EXAMPLE_ROWS))
+    features = None if example.features is None else example.features.cpu().numpy()
     name = TRACKING.registered_model(stage, patient, model_family(data))
     version = register_model(
-        log_model(model, example),
+        log_model(model, example.x.cpu().numpy(), features),
         name,
         {
             "val_loss": result.best_val_loss,
