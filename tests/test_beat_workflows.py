@@ -8,9 +8,11 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
+from scipy.stats import t
 
 from ecg_platform.cli import cli
 from ecg_platform.data.beat_dataset import load_beat_study
@@ -129,3 +131,31 @@ def test_rr_features_reach_the_head_and_the_served_model(
     np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
     weights = load_state_dict(f"models:/{name}@champion")
     assert "head.output.weight" in weights  # the model's own names, not the wrapper's
+
+
+def test_reproduce_with_repeats_reports_means_and_intervals_over_training_seeds(
+    mlflow_store: str, shared_data_dir: Path, beat_cache: Path, tmp_path: Path
+) -> None:
+    source = ("--preset", "patient-specific", "--data-dir", str(shared_data_dir))
+    source += ("--cache-dir", str(beat_cache), "--out", str(tmp_path / "report"))
+    study = ("--patient", ",".join(PATIENTS), "--epochs", "1", "--pretrain-epochs", "1")
+    _run("reproduce", *source, *study, "--repeats", "2", "--workers", "1")
+
+    runs = pd.read_csv(tmp_path / "report" / "runs.csv", dtype={"patient": str})
+    finetune = runs[runs["mode"] == "finetune"]
+    assert sorted(finetune["repeat"]) == [1, 1, 2, 2]
+    client, class_names = MlflowClient(), data_config("patient-specific").class_names
+    seeds, per_repeat_se = set(), []
+    for _, rows in finetune.groupby("repeat"):
+        matrices = []
+        for run_id in rows["run_id"]:
+            run = client.get_run(run_id)
+            seeds.add(run.data.params["train.seed"])
+            matrices.append(matrix_from_metrics(run.data.metrics, "test_"))
+        per_repeat_se.append(100 * gross(matrices, class_names)["VEB"]["se"])
+    assert seeds == {"42", "43"}
+    veb = json.loads((tmp_path / "report" / "aami.json").read_text())["finetune"]["24"]["VEB"]
+    mean, half = np.mean(per_repeat_se), t.ppf(0.975, 1) * np.std(per_repeat_se, ddof=1) / 2**0.5
+    assert veb["se"] == pytest.approx(mean)
+    assert veb["se_ci"] == pytest.approx([mean - half, mean + half])
+    assert "Fine-tuned minus individual" in (tmp_path / "report" / "aami.md").read_text()

@@ -115,4 +115,5 @@ def reproduce_request(params: Params) -> ReproduceRequest:
         grid_winners=params["hparams"] == "auto",
         out_dir=params["out"],
         model=model_config(params, source.config),
+        repeats=params["repeats"],
     )

@@ -62,6 +62,13 @@ def report(**options: Any) -> None:
     "grid-search winner where there is one.",
 )
 @field_option(stage_defaults("finetune"), "encoder_lr_scale", TRAIN_FIELDS["encoder_lr_scale"])
+@click.option(
+    "--repeats",
+    type=POSITIVE_INT,
+    default=1,
+    help="Train every arm with this many training seeds (--seed, --seed + 1, ...; the data split "
+    "stays): the report gives means and 95% intervals, and pairs the arms by seed.",
+)
 @OUT_OPTION
 def reproduce(**options: Any) -> None:
     """The whole study: pretrain, individual for all, finetune for all, report.

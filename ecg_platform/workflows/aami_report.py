@@ -16,7 +16,8 @@ import numpy as np
 
 from ecg_platform.data.beat_config import BeatConfig
 from ecg_platform.data.protocols import DS2
-from ecg_platform.evaluation.aami import RECORD_SETS, arm_summary, record_table
+from ecg_platform.evaluation.aami import RECORD_SETS, arm_summary, gross, record_table
+from ecg_platform.evaluation.intervals import Interval, paired_difference_ci
 from ecg_platform.evaluation.metrics import matrix_from_metrics
 from ecg_platform.evaluation.plots import confusion_matrix_figure_k
 from ecg_platform.evaluation.published import side_by_side_markdown
@@ -57,49 +58,92 @@ def record_sets(config: BeatConfig, patients: Sequence[str]) -> dict[str, list[s
 
 
 def write_aami_report(
-    arms: Mapping[str, Matrices], config: BeatConfig, patients: Sequence[str], out_dir: Path
+    repeats: Sequence[Mapping[str, Matrices]],
+    config: BeatConfig,
+    patients: Sequence[str],
+    out_dir: Path,
 ) -> list[Path]:
     """aami.json, aami.md, per-record CSVs and confusion figures of the arms present on every
-    requested patient (an arm missing a patient is reported, not silently shrunk)."""
+    requested patient in every repeat (an arm missing one is reported, not silently shrunk).
+    `repeats` holds one {arm: {patient: matrix}} per training seed."""
     sets = record_sets(config, patients)
-    complete = {arm: arms[arm] for arm in ARMS if arm in arms and set(patients) <= set(arms[arm])}
+    complete = [arm for arm in ARMS if all(_covers(repeat, arm, patients) for repeat in repeats)]
+    per_arm = {arm: [repeat[arm] for repeat in repeats] for arm in complete}
     summaries = {
-        arm: arm_summary([matrices], config.class_names, sets) for arm, matrices in complete.items()
+        arm: arm_summary(matrices, config.class_names, sets) for arm, matrices in per_arm.items()
     }
     files = [out_dir / AAMI_JSON, out_dir / AAMI_MARKDOWN]
     files[0].write_text(json.dumps(_plain(summaries), indent=2))
-    files[1].write_text(_markdown(summaries, sets, arms, patients, config))
-    for arm, matrices in complete.items():
+    differences = _f1_differences(per_arm, sets, config.class_names)
+    missing = [arm for arm in ARMS if arm not in complete and any(arm in r for r in repeats)]
+    files[1].write_text(_markdown(summaries, sets, differences, missing, len(repeats), config))
+    for arm, matrices in per_arm.items():
         table = out_dir / f"aami_records_{arm}.csv"
-        record_table([matrices], config.class_names).round(2).to_csv(table)
+        record_table(matrices, config.class_names).round(2).to_csv(table)
         figure = out_dir / f"confusion_{arm}.png"
-        pooled = sum(matrices[patient] for patient in patients)
-        title = f"{arm}: test beats of {len(patients)} patients"
+        pooled = sum(repeat[patient] for repeat in matrices for patient in patients)
+        title = f"{arm}: test beats of {len(patients)} patients, {len(matrices)} repeat(s) pooled"
         confusion_matrix_figure_k(pooled, config.class_names, title).savefig(figure, dpi=120)
         files += [table, figure]
     return files
 
 
+def _covers(repeat: Mapping[str, Matrices], arm: str, patients: Sequence[str]) -> bool:
+    return arm in repeat and set(patients) <= set(repeat[arm])
+
+
+def _f1_differences(
+    per_arm: Mapping[str, Sequence[Matrices]],
+    sets: Mapping[str, Sequence[str]],
+    class_names: Sequence[str],
+) -> dict[str, dict[str, Interval]]:
+    """Per record set and task: gross F1 of fine-tuned minus individual, in points, paired by
+    repeat (training seed): the mean and its 95% t interval."""
+    if not {"finetune", "individual"} <= set(per_arm):
+        return {}
+    pairs = list(zip(per_arm["finetune"], per_arm["individual"], strict=True))
+    differences: dict[str, dict[str, Interval]] = {}
+    for name, records in sets.items():
+        differences[name] = {}
+        for task in ("VEB", "SVEB"):
+            tuned, alone = (
+                [
+                    100 * gross([repeat[r] for r in records], class_names)[task]["f1"]
+                    for repeat in arm
+                ]
+                for arm in zip(*pairs, strict=True)
+            )
+            differences[name][task] = paired_difference_ci(tuned, alone)
+    return differences
+
+
 def _markdown(
     summaries: Mapping[str, object],
     sets: Mapping[str, Sequence[str]],
-    arms: Mapping[str, Matrices],
-    patients: Sequence[str],
+    differences: Mapping[str, Mapping[str, Interval]],
+    missing: Sequence[str],
+    repeats: int,
     config: BeatConfig,
 ) -> str:
     lines = [
         f"# AAMI EC57: VEB and SVEB ({config.preset}, data config `{config.hash()}`)",
         "",
-        "Gross figures (counts pooled over records) in percent; docs/metrics.md gives the rules.",
+        f"Gross figures (counts pooled over records) in percent, mean of {repeats} repeat(s) "
+        "(training seeds) with the 95% t interval; docs/metrics.md gives the rules.",
     ]
-    incomplete = [arm for arm in ARMS if arm in arms and not set(patients) <= set(arms[arm])]
-    lines += [f"Left out, runs missing for some patients: {', '.join(incomplete)}."] * bool(
-        incomplete
-    )
+    if missing:
+        lines.append(f"Left out, runs missing for some patients: {', '.join(missing)}.")
     for name, records in sets.items():
         lines += ["", f"## {name} records ({len(records)} here)", ""]
         if summaries:
             lines.append(side_by_side_markdown(summaries, name))
+        if name in differences:
+            lines += ["", "Fine-tuned minus individual, gross F1 (points, paired by seed):", ""]
+            lines += ["| task | mean | 95% interval |", "|---|---|---|"]
+            for task, interval in differences[name].items():
+                lines.append(
+                    f"| {task} | {interval.mean:.1f} | [{interval.low:.1f}, {interval.high:.1f}] |"
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,15 +177,16 @@ def results_frame(run_set: RunSet, study: Study) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows)
 
 
-def runs_table(run_set: RunSet) -> pd.DataFrame:
-    """Which run each result comes from, and the settings it used."""
+def runs_table(run_sets: Sequence[RunSet]) -> pd.DataFrame:
+    """Which run each result comes from (and of which repeat), and the settings it used."""
     rows = []
-    for mode, runs in run_set.runs.items():
-        for patient, run in sorted(runs.items()):
-            row = {"patient": patient, "mode": mode, "run_id": run.run_id}
-            for column, (kind, key) in RUN_COLUMNS.items():
-                row[column] = getattr(run, kind).get(key, "")
-            rows.append(row)
+    for repeat, run_set in enumerate(run_sets, start=1):
+        for mode, runs in run_set.runs.items():
+            for patient, run in sorted(runs.items()):
+                row = {"patient": patient, "mode": mode, "repeat": repeat, "run_id": run.run_id}
+                for column, (kind, key) in RUN_COLUMNS.items():
+                    row[column] = getattr(run, kind).get(key, "")
+                rows.append(row)
     return pd.DataFrame.from_records(rows)
 
 
@@ -210,10 +211,11 @@ def pretraining_figure(run: RunRecord) -> Figure:
 
 
 def write_study_report(
-    run_set: RunSet, study: Study, patients: list[str], out_dir: Path
+    run_sets: Sequence[RunSet], study: Study, patients: list[str], out_dir: Path
 ) -> tuple[Comparison, list[Path]]:
-    """Compare the run set, write report.md, the CSVs and every figure into `out_dir`."""
-    results = results_frame(run_set, study)
+    """Compare the run sets (one per repeat: per patient the mean over repeats), write
+    report.md, the CSVs and every figure into `out_dir`."""
+    results = pd.concat([results_frame(run_set, study) for run_set in run_sets])
     if results.empty:
         raise EcgPlatformError(
             f"no finished individual or finetune runs of data config {study.config.hash()} for "
@@ -223,9 +225,12 @@ def write_study_report(
     comparison = compare(results, patients)
     figures = {}
     notes = [f"Data config `{study.config.hash()}` (preset `{study.config.preset}`)."]
-    if run_set.pretrain is not None:
-        figures[PRETRAINING_FIGURE] = pretraining_figure(run_set.pretrain)
-        notes.append(f"Pretraining run `{run_set.pretrain.run_id}`.")
+    if len(run_sets) > 1:
+        notes.append(f"{len(run_sets)} repeats (training seeds); per patient their mean.")
+    pretrain = run_sets[0].pretrain
+    if pretrain is not None:
+        figures[PRETRAINING_FIGURE] = pretraining_figure(pretrain)
+        notes.append(f"Pretraining run `{pretrain.run_id}` (of the first repeat).")
     else:
         notes.append("No pretraining run found: no pretraining curves.")
     notes.append(f"Runs compared: `{RUNS_FILE}`.")
@@ -233,11 +238,11 @@ def write_study_report(
     if aami:
         notes.append(f"VEB and SVEB of every arm beside the published figures: `{AAMI_MARKDOWN}`.")
     files = write_report(comparison, out_dir, figures, notes)
-    runs_table(run_set).to_csv(out_dir / RUNS_FILE, index=False)
+    runs_table(run_sets).to_csv(out_dir / RUNS_FILE, index=False)
     files.append(out_dir / RUNS_FILE)
     if aami:
-        arms = arm_matrices(run_set.runs, run_set.pretrain)
-        files += write_aami_report(arms, study.config, patients, out_dir)
+        repeats = [arm_matrices(run_set.runs, run_set.pretrain) for run_set in run_sets]
+        files += write_aami_report(repeats, study.config, patients, out_dir)
     return comparison, files
 
 
@@ -256,9 +261,9 @@ def comparison_metrics(comparison: Comparison) -> dict[str, float]:
     return metrics | {"patients": len(comparison.table)}
 
 
-def report(request: ReportRequest, run_set: RunSet | None = None) -> ReportOutcome:
-    """Collect the runs (or take `run_set`), write the report and log it to an `ecg-report`
-    run (artifacts under `report/`)."""
+def report(request: ReportRequest, run_sets: Sequence[RunSet] | None = None) -> ReportOutcome:
+    """Collect the runs (or take `run_sets`, one per repeat), write the report and log it to an
+    `ecg-report` run (artifacts under `report/`)."""
     data = request.data
     tags = {DATA_HASH_TAG: data.hash()}
     name = "report"
@@ -266,11 +271,11 @@ def report(request: ReportRequest, run_set: RunSet | None = None) -> ReportOutco
     with stage_run(name, label, tags, name, parent_run_id=parent_run_id) as run:
         study = request.source.load()
         patients = study.select(request.patients)
-        if run_set is None and request.parents:
-            run_set = runs_of_parents(request.parents, data, patients)
-        elif run_set is None:
-            run_set = latest_runs(data, patients)
-        comparison, files = write_study_report(run_set, study, patients, request.out_dir)
+        if run_sets is None and request.parents:
+            run_sets = [runs_of_parents(request.parents, data, patients)]
+        elif run_sets is None:
+            run_sets = [latest_runs(data, patients)]
+        comparison, files = write_study_report(run_sets, study, patients, request.out_dir)
         data_dir = request.source.data_dir
         run.log_params(
             {"data.preset": data.preset, "data.config_hash": data.hash(), "data.dir": data_dir}
@@ -279,8 +284,8 @@ def report(request: ReportRequest, run_set: RunSet | None = None) -> ReportOutco
                 "report.out": request.out_dir,
             }
         )
-        if run_set.pretrain is not None:
-            run.set_tags({PRETRAIN_RUN_TAG: run_set.pretrain.run_id})
+        if run_sets[0].pretrain is not None:
+            run.set_tags({PRETRAIN_RUN_TAG: run_sets[0].pretrain.run_id})
         run.log_metrics(comparison_metrics(comparison))
         for path in files:
             run.log_file(path, "report")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from ecg_platform.errors import EcgPlatformError
@@ -23,7 +23,6 @@ from ecg_platform.tracking.schema import (
     PRETRAINED_VERSION_TAG,
     REGISTERED_VERSION_TAG,
     STAGE_TAG,
-    TRACKING,
     Stage,
 )
 from ecg_platform.workflows.executor import (
@@ -69,15 +68,15 @@ def timing_table(times: list[StageTime], workers: int, total: float) -> str:
     lines = [
         f"where the time went (s; training and mlflow+other are sums over runs, "
         f"{workers} worker(s) x {threads} thread(s)):",
-        f"{'step':<11}{'wall':>8}{'runs':>6}{'reused':>8}{'failed':>8}{'training':>10}"
+        f"{'step':<18}{'wall':>8}{'runs':>6}{'reused':>8}{'failed':>8}{'training':>10}"
         f"{'mlflow+other':>14}",
     ]
     for t in times:
         lines.append(
-            f"{t.stage:<11}{t.wall:>8.1f}{t.runs:>6}{t.reused:>8}{t.failed:>8}"
+            f"{t.stage:<18}{t.wall:>8.1f}{t.runs:>6}{t.reused:>8}{t.failed:>8}"
             f"{t.training:>10.1f}{t.other:>14.1f}"
         )
-    lines.append(f"{'total':<11}{total:>8.1f}")
+    lines.append(f"{'total':<18}{total:>8.1f}")
     return "\n".join(lines)
 
 
@@ -86,17 +85,18 @@ class PretrainedModel:
     """The pretrained model the finetune stage starts from."""
 
     run_id: str
+    name: str
     version: str
 
     @property
     def uri(self) -> str:
         """Its exact registry URI."""
-        return f"models:/{TRACKING.pretrained_model}/{self.version}"
+        return f"models:/{self.name}/{self.version}"
 
     @classmethod
     def of(cls, outcome: RunOutcome) -> PretrainedModel:
         """The model a pretraining run registered."""
-        return cls(outcome.run_id, outcome.model_version)
+        return cls(outcome.run_id, outcome.model_name, outcome.model_version)
 
     def tags(self) -> dict[str, str]:
         """The tags finetune runs carry for it."""
@@ -104,7 +104,7 @@ class PretrainedModel:
 
 
 def pretrain_step(
-    request: ReproduceRequest, records: list[str], top: TrackedRun
+    request: ReproduceRequest, records: list[str], top: TrackedRun, suffix: str = ""
 ) -> tuple[PretrainedModel, StageTime]:
     """Reuse a finished pretraining run of the same settings, else pretrain."""
     started = time.perf_counter()
@@ -115,12 +115,12 @@ def pretrain_step(
     if found is not None and found.tags.get(REGISTERED_VERSION_TAG):
         announce(f"pretrain: reusing finished run {found.run_id}")
         model = PretrainedModel.of(outcome_of_run(found))
-        return model, StageTime("pretrain", time.perf_counter() - started, reused=1)
+        return model, StageTime(f"pretrain{suffix}", time.perf_counter() - started, reused=1)
     announce(f"pretrain: {len(records)} patients pooled, {request.pretrain.epochs} epochs")
     (outcome,) = run_pretrain(stage_request)
     wall = time.perf_counter() - started
     training = outcome.train_seconds
-    timing = StageTime("pretrain", wall, runs=1, training=training, other=wall - training)
+    timing = StageTime(f"pretrain{suffix}", wall, runs=1, training=training, other=wall - training)
     return PretrainedModel.of(outcome), timing
 
 
@@ -139,6 +139,7 @@ def patient_step(
     records: list[str],
     executor: Executor,
     pretrained: PretrainedModel | None,
+    suffix: str = "",
 ) -> StageResult:
     """One run per patient under a stage parent run: finished ones reused, the rest run by the
     executor."""
@@ -158,7 +159,7 @@ def patient_step(
         return outcome_of_run(found) if found else None
 
     label = request.patients.label
-    with stage_run(stage, label, tags, f"{stage}-{label}", nested=True) as run:
+    with stage_run(stage, label, tags, f"{stage}-{label}{suffix}", nested=True) as run:
         jobs = patient_jobs(parent_request, records, run.run_id, train_one)
         batch = run_or_reuse(executor, jobs, reuse, stage, "patients")
         outcomes, failed = batch.outcomes(), batch.failed()
@@ -175,7 +176,7 @@ def patient_step(
     made = {patient: result for patient, result in batch.ran.items() if result.ok}
     training = sum(outcomes[patient].train_seconds for patient in made)
     timing = StageTime(
-        stage,
+        f"{stage}{suffix}",
         time.perf_counter() - started,
         runs=len(batch.ran),
         reused=len(batch.reused),
@@ -187,18 +188,24 @@ def patient_step(
 
 
 def report_step(
-    request: ReproduceRequest, results: Mapping[str, StageResult], top: TrackedRun
+    request: ReproduceRequest, repeats: Sequence[Mapping[str, StageResult]], top: TrackedRun
 ) -> tuple[ReportOutcome, StageTime]:
-    """The report of exactly the runs the patient stages made or reused."""
+    """The report of exactly the runs the patient stages made or reused, one set per repeat."""
     started = time.perf_counter()
-    run_ids = {
-        stage: {patient: outcome.run_id for patient, outcome in result.outcomes.items()}
-        for stage, result in results.items()
-    }
+    run_sets = [
+        runs_by_id(
+            {
+                stage: {patient: outcome.run_id for patient, outcome in result.outcomes.items()}
+                for stage, result in results.items()
+            },
+            request.data,
+        )
+        for results in repeats
+    ]
     report_request = ReportRequest(
         request.source, request.patients, out_dir=request.out_dir, parent_run_id=top.run_id
     )
-    outcome = report(report_request, runs_by_id(run_ids, request.data))
+    outcome = report(report_request, run_sets)
     return outcome, StageTime("report", time.perf_counter() - started)
 
 
@@ -222,26 +229,37 @@ def reproduce(request: ReproduceRequest) -> ReproduceOutcome:
             | {f"pretrain.{key}": value for key, value in asdict(request.pretrain).items()}
             | {"finetune.encoder_lr_scale": request.finetune.encoder_lr_scale}
             | {"reproduce.workers": request.workers, "reproduce.grid_winners": request.grid_winners}
+            | {"reproduce.repeats": request.repeats}
         )
         started = time.perf_counter()
         records = request.source.load().select(request.patients)
         times.append(StageTime("data", time.perf_counter() - started))
-        pretrained, timing = pretrain_step(request, records, top)
-        times.append(timing)
-        results: dict[str, StageResult] = {}
-        with make_executor(request.workers) as executor:
-            for stage in PATIENT_STAGES:
-                results[stage] = patient_step(
-                    stage, request, records, executor, pretrained if stage == "finetune" else None
-                )
-                times.append(results[stage].timing)
-        outcome, timing = report_step(request, results, top)
+        repeats: list[dict[str, StageResult]] = []
+        for seed in request.training_seeds:
+            suffix = "" if request.repeats == 1 else f"-seed{seed}"
+            one = request.with_training_seed(seed)
+            pretrained, timing = pretrain_step(one, records, top, suffix)
+            times.append(timing)
+            results: dict[str, StageResult] = {}
+            with make_executor(request.workers) as executor:
+                for stage in PATIENT_STAGES:
+                    start_from = pretrained if stage == "finetune" else None
+                    results[stage] = patient_step(stage, one, records, executor, start_from, suffix)
+                    times.append(results[stage].timing)
+            repeats.append(results)
+        outcome, timing = report_step(request, repeats, top)
         times.append(timing)
         total = time.perf_counter() - begun
         table = timing_table(times, request.workers, total)
         announce(table)
         top.log_metrics(_timing_metrics(times) | {"time_total_s": total})
-        _raise_if_failed({stage: result.failed for stage, result in results.items()})
+        _raise_if_failed(
+            {
+                stage if request.repeats == 1 else f"{stage} (seed {seed})": result.failed
+                for seed, results in zip(request.training_seeds, repeats, strict=True)
+                for stage, result in results.items()
+            }
+        )
     return ReproduceOutcome(top.run_id, outcome, table)
 
 

@@ -3,7 +3,7 @@ produced (light: no torch, no MLflow)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ecg_platform.data.config import ProtocolConfig
@@ -74,11 +74,26 @@ class ReproduceRequest:
     model: ModelConfig = field(default_factory=ModelConfig)
     grid_winners: bool = False  # True: a patient's grid-search winner before the study's table
     out_dir: Path = REPORT_DIR
+    repeats: int = 1  # training seeds seed, seed + 1, ...: every arm trained once with each
 
     @property
     def data(self) -> ProtocolConfig:
         """The data config of every run."""
         return self.source.config
+
+    @property
+    def training_seeds(self) -> tuple[int, ...]:
+        """One per repeat; the data config (and so the split) stays the same for all."""
+        return tuple(self.pretrain.seed + repeat for repeat in range(self.repeats))
+
+    def with_training_seed(self, seed: int) -> ReproduceRequest:
+        """The same study with every stage's training seed set to `seed`."""
+        return replace(
+            self,
+            pretrain=self.pretrain.replace(seed=seed),
+            patient=self.patient.replace(seed=seed),
+            finetune=self.finetune.replace(seed=seed),
+        )
 
     def stage_request(self, stage: Stage, parent_run_id: str | None = None) -> StageRequest:
         """The request of one stage for the study's patients (nested under `parent_run_id`);
