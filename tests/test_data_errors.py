@@ -53,6 +53,12 @@ def _unparsable_header(tmp: Path, excerpts: Path) -> Path:
     return data_dir
 
 
+def _empty_annotations(tmp: Path, excerpts: Path) -> Path:
+    data_dir = _copy(excerpts, tmp / "data", (".hea", ".dat"))
+    (data_dir / "119.atr").write_bytes(b"\x00\x00")  # the end-of-file marker alone
+    return data_dir
+
+
 CASES = {
     "missing directory": BadInput(lambda tmp, _: tmp / "absent", "absent does not exist"),
     "directory without records": BadInput(_without_records, "no MIT-BIH records in"),
@@ -68,6 +74,7 @@ CASES = {
         lambda tmp, excerpts: _copy(excerpts, tmp / "data", (".hea", ".dat")),
         r"annotation file .*119\.atr is missing",
     ),
+    "empty .atr": BadInput(_empty_annotations, r"record 119 in .*: no window holds a beat"),
     "unparsable header": BadInput(_unparsable_header, r"cannot parse header .*119\.hea"),
     "unknown preset": BadInput(
         lambda _, excerpts: excerpts, "unknown preset 'nope'; known presets: .*paper", "nope"

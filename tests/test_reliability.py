@@ -198,3 +198,21 @@ def test_a_directory_that_takes_no_files_fails_in_one_line(excerpt_dir: Path) ->
     )[0]
     assert output.strip().startswith("Error: cannot write to the working directory")
     assert len(output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("foo://bar", "cannot load a model from 'foo://bar'"),
+        ("models:/nope/abc", "malformed model URI 'models:/nope/abc'"),
+        ("/no/such/best.pt", "no file or folder at /no/such/best.pt"),
+    ],
+)
+def test_a_bad_pretrained_uri_is_named_for_what_it_is(
+    mlflow_store: str, excerpt_dir: Path, uri: str, says: str
+) -> None:
+    """Not a data-config mismatch suggesting --force, as these were reported before."""
+    args = ["finetune", "--data-dir", str(excerpt_dir), "--patient", "233", "--pretrained", uri]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert says in result.output and "--force" not in result.output

@@ -159,7 +159,14 @@ def build_patient(data_dir: Path, record: str, config: DataConfig) -> PatientArr
 
     check_label_symbols(config)
     x, y = preprocess_record(read_record(data_dir, record, config.channel), config)
-    return PatientArrays(record, x, y, split_windows(y, config))
+    if y.size == 0:
+        raise EcgPlatformError(
+            f"record {record} in {data_dir}: no window holds a beat annotation (is its .atr empty?)"
+        )
+    try:
+        return PatientArrays(record, x, y, split_windows(y, config))
+    except EcgPlatformError as exc:
+        raise EcgPlatformError(f"record {record} in {data_dir}: {exc}") from exc
 
 
 def _cache_key(data_dir: Path, record: str, config: DataConfig) -> str:

@@ -6,17 +6,21 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.schema import DATA_HASH_TAG, SELECTION_METRIC, TRACKING
 
 _ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
 _VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
+_LOADABLE_SCHEMES = ("models", "runs", "file", "")
 _RUN_URI = re.compile(r"^runs:/(?P<run_id>[^/]+)(/.*)?$")
 _NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST",)
 _ALIAS_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
@@ -76,6 +80,7 @@ def resolve_model_source(uri: str) -> ModelSource | None:
     `models:/name@alias` and `models:/name/version` resolve to `models:/name/version`; for
     these and `runs:/...` the data-config hash comes from the version's or the run's tags.
     """
+    _check_uri_form(uri)
     client = MlflowClient()
     if match := _ALIAS_URI.match(uri):
         found = _version_by_alias(client, match["name"], match["alias"])
@@ -90,6 +95,22 @@ def resolve_model_source(uri: str) -> ModelSource | None:
         data_hash = run.data.tags.get(DATA_HASH_TAG)
         return ModelSource(uri, run_id=run.info.run_id, data_config_hash=data_hash)
     return ModelSource(uri)
+
+
+def _check_uri_form(uri: str) -> None:
+    """A one-line error for what no lookup can resolve: a malformed `models:/` URI, a scheme the
+    platform does not load from, a local path that does not exist."""
+    scheme = urlsplit(uri).scheme
+    if scheme == "models" and not (_ALIAS_URI.match(uri) or _VERSION_URI.match(uri)):
+        raise EcgPlatformError(
+            f"malformed model URI {uri!r}: use models:/NAME/VERSION or models:/NAME@ALIAS"
+        )
+    if scheme not in _LOADABLE_SCHEMES:
+        raise EcgPlatformError(
+            f"cannot load a model from {uri!r}: use models:/..., runs:/..., or a local path"
+        )
+    if scheme in ("", "file") and not Path(urlsplit(uri).path if scheme else uri).exists():
+        raise EcgPlatformError(f"no file or folder at {uri}")
 
 
 def _source_of_version(found: ModelVersion) -> ModelSource:
