@@ -133,7 +133,7 @@ def data_source_options() -> Decorator:
                 default="paper",
                 show_default=True,
                 help="Data protocol: paper (the study's 1-second windows), patient-specific or "
-                "inter-patient (beats with AAMI classes; docs/protocols.md).",
+                "inter-patient (beats with AAMI classes; docs/beat-protocols.md).",
             ),
             click.option(
                 "--label-set",

@@ -70,7 +70,7 @@ class BeatExtraction:
 
 @dataclass(frozen=True)
 class BeatConfig:
-    """A beat protocol (docs/protocols.md); resolved once from a preset, its hash keys runs."""
+    """A beat protocol (docs/beat-protocols.md); resolved once from a preset, its hash keys runs."""
 
     preset: str = "patient-specific"
     protocol: BeatProtocol = "patient-specific"

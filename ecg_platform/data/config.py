@@ -1,4 +1,4 @@
-"""The data protocol: the `paper` preset's typed config, where data and caches live.
+"""The data protocols by preset: the study's window config (`paper`), the beat presets, paths.
 
 docs/protocol.md describes every field. The config's hash keys the cache and every run, so a
 change here is a new protocol, never a silent edit of an old one.
