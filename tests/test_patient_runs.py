@@ -22,7 +22,7 @@ from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.individual import train_individual
-from ecg_platform.workflows.patient_runs import outer_run, run_patients
+from ecg_platform.workflows.patient_runs import run_patients
 from ecg_platform.workflows.request import RunOutcome, StageRequest
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS
 
@@ -84,13 +84,11 @@ def test_a_failed_patient_run_lets_the_others_finish_then_fails_the_stage(
         PatientSelection(PATIENTS),
         train=PATIENT_DEFAULTS.replace(epochs=1),
     )
-    with (
-        pytest.raises(EcgPlatformError, match=r"1 patient run\(s\) failed: 233: EcgPlatformError"),
-        outer_run(request, {}) as outer,
-    ):
-        run_patients(outer, request, _fail_for_233, workers=1)
+    with pytest.raises(EcgPlatformError, match=r"1 patient run\(s\) failed: 233: EcgPlatformError"):
+        run_patients(request, _fail_for_233, 1, {})
     runs = {run.info.run_id: run for run in _stage_runs("individual")}
-    parent = runs.pop(outer.run_id)
+    (parent,) = [run for run in runs.values() if run.data.tags["patient"] == "119,233"]
+    runs.pop(parent.info.run_id)
     assert parent.info.status == "FAILED"
     assert "233: EcgPlatformError: no windows" in parent.data.tags["failure_reason"]
     assert parent.data.metrics["patients"] == 1

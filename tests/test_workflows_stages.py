@@ -53,10 +53,21 @@ def test_finetune_with_an_empty_registry_says_to_pretrain_first(
     assert code == 1
     assert "Error: no pretrained model yet: run `mlflow run . -e pretrain`" in output
     assert "Traceback" not in output
-    (run,) = MlflowClient().search_runs(
-        [MlflowClient().get_experiment_by_name(TRACKING.experiment("finetune")).experiment_id]
+    assert MlflowClient().get_experiment_by_name(TRACKING.experiment("finetune")) is None
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "individual"])
+def test_a_patient_the_data_lacks_creates_no_run(
+    mlflow_store: str, excerpt_dir: Path, stage: str
+) -> None:
+    """Checked before any run exists: a typo leaves no FAILED run behind."""
+    code, output = _invoke(stage, "--data-dir", str(excerpt_dir), "--patient", "999")
+    assert code == 1
+    assert "record(s) 999 not among the selected records" in output
+    assert (
+        MlflowClient().search_runs([e.experiment_id for e in MlflowClient().search_experiments()])
+        == []
     )
-    assert run.info.status == "FAILED"
 
 
 @pytest.mark.parametrize(

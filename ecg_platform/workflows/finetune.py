@@ -59,14 +59,13 @@ def run_finetune(
     when they started."""
     if not request.several_patients:
         return [train_finetuned(request, pretrained_uri, force)]
-    with outer_run(request, stage_tags(request)) as outer:
-        source = resolve_pretrained(pretrained_uri, request.data, force)
-        pretrained_weights(source.uri)  # unloadable: stop before any patient's run
-        outer.set_tags(pretrained_tags(source))
-        train_one = functools.partial(
-            train_finetuned, pretrained_uri=pretrained_uri, force=force, source=source
-        )
-        return run_patients(outer, request, train_one, workers)
+    source = resolve_pretrained(pretrained_uri, request.data, force)
+    pretrained_weights(source.uri)  # unloadable: stop before any run exists
+    train_one = functools.partial(
+        train_finetuned, pretrained_uri=pretrained_uri, force=force, source=source
+    )
+    tags = stage_tags(request) | pretrained_tags(source)
+    return run_patients(request, train_one, workers, tags)
 
 
 def train_finetuned(
@@ -74,14 +73,13 @@ def train_finetuned(
 ) -> RunOutcome:
     """The run of the request's one patient (nested under `request.parent_run_id`, if any), from
     `source`, the exact model behind `pretrained_uri` (resolved here when not given)."""
+    source = source or resolve_pretrained(pretrained_uri, request.data, force)
+    weights = pretrained_weights(source.uri)
+    loaded = load_request_study(request)  # everything checked before the run exists
+    patient = loaded.records[0]
+    train, origin = patient_settings(patient, request)
     with outer_run(request, stage_tags(request)) as run:
-        source = source or resolve_pretrained(pretrained_uri, request.data, force)
-        run.set_tags(pretrained_tags(source))
-        weights = pretrained_weights(source.uri)
-        loaded = load_request_study(request)
-        patient = loaded.records[0]
-        train, origin = patient_settings(patient, request)
-        run.set_tags(origin)
+        run.set_tags(pretrained_tags(source) | origin)
         run.log_params(
             origin
             | {

@@ -19,16 +19,15 @@ def run_individual(request: StageRequest, workers: int = 1) -> list[RunOutcome]:
     patients in nested runs, `workers` at a time."""
     if not request.several_patients:
         return [train_individual(request)]
-    with outer_run(request, stage_tags(request)) as outer:
-        return run_patients(outer, request, train_individual, workers)
+    return run_patients(request, train_individual, workers, stage_tags(request))
 
 
 def train_individual(request: StageRequest) -> RunOutcome:
     """The run of the request's one patient (nested under `request.parent_run_id`, if any)."""
+    loaded = load_request_study(request)  # a bad patient stops here, before any run exists
+    patient = loaded.records[0]
+    train, origin = patient_settings(patient, request)
     with outer_run(request, stage_tags(request)) as run:
-        loaded = load_request_study(request)
-        patient = loaded.records[0]
-        train, origin = patient_settings(patient, request)
         run.set_tags(origin)
         run.log_params(origin | {"data.dir": loaded.data_dir})
         model = new_model(request, train.seed)

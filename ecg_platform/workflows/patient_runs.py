@@ -45,12 +45,24 @@ def patient_jobs(
 
 
 def run_patients(
-    outer: TrackedRun, request: StageRequest, train_one: TrainOne, workers: int
+    request: StageRequest, train_one: TrainOne, workers: int, tags: Mapping[str, str]
 ) -> list[RunOutcome]:
-    """Every requested patient's run nested under `outer`, `workers` at a time, and their mean
-    and median test balanced accuracy on `outer`. A failed run does not stop the others; the
-    stage fails at the end, naming them."""
+    """Every requested patient's run nested under one parent run (tagged `tags`), `workers` at
+    a time, and their mean and median test balanced accuracy on the parent. The patients are
+    checked before the parent run exists; a failed run does not stop the others, and the stage
+    fails at the end, naming them."""
     records = load_request_study(request).records
+    with outer_run(request, tags) as outer:
+        return _run_nested(outer, request, records, train_one, workers)
+
+
+def _run_nested(
+    outer: TrackedRun,
+    request: StageRequest,
+    records: Sequence[str],
+    train_one: TrainOne,
+    workers: int,
+) -> list[RunOutcome]:
     outer.log_params({"data.patients": ",".join(records)})
     with make_executor(workers) as executor:
         announce(f"{request.stage}: {len(records)} patients on {executor.describe()}")

@@ -24,8 +24,8 @@ def run_pretrain(request: StageRequest) -> list[RunOutcome]:
     """Train on the selected patients pooled, test on their pooled test windows, register."""
     tags = stage_tags(request)
     parent, patients = request.parent_run_id, request.patients.label
+    loaded = load_request_study(request)  # a bad patient stops here, before any run exists
     with stage_run("pretrain", patients, tags, "pretrain", parent_run_id=parent) as run:
-        loaded = load_request_study(request)
         run.log_params({"data.patients": ",".join(loaded.records), "data.dir": loaded.data_dir})
         splits = loaded.splits(loaded.records, resolve_device(request.train.device))
         model = new_model(request, request.train.seed)
