@@ -216,3 +216,19 @@ def test_a_bad_pretrained_uri_is_named_for_what_it_is(
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert says in result.output and "--force" not in result.output
+
+
+def test_a_damaged_record_blocks_only_the_commands_that_ask_for_it(
+    mlflow_store: str, excerpt_dir: Path, copy_record, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    for record in ("208", "233"):
+        copy_record(excerpt_dir, record, data_dir)
+    dat = data_dir / "208.dat"
+    dat.write_bytes(dat.read_bytes()[:1000])
+    args = ["individual", "--data-dir", str(data_dir), "--epochs", "1"]
+    result = CliRunner().invoke(cli, [*args, "--patient", "233"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, [*args, "--patient", "all"])
+    assert result.exit_code == 1
+    assert "208.dat" in result.output and "Traceback" not in result.output

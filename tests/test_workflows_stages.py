@@ -63,7 +63,7 @@ def test_a_patient_the_data_lacks_creates_no_run(
     """Checked before any run exists: a typo leaves no FAILED run behind."""
     code, output = _invoke(stage, "--data-dir", str(excerpt_dir), "--patient", "999")
     assert code == 1
-    assert "record(s) 999 not among the selected records" in output
+    assert "record(s) 999 not found in" in output
     assert (
         MlflowClient().search_runs([e.experiment_id for e in MlflowClient().search_experiments()])
         == []

@@ -103,9 +103,12 @@ class StudyData:
             return list(self.selected)
         invalid = [record for record in patients.ids if record not in self.selected]
         if invalid:
+            share = self.config.min_abnormal_share
             raise EcgPlatformError(
-                f"record(s) {' '.join(invalid)} not among the selected records; "
-                f"choose from: {' '.join(self.selected) or '(none)'} (or 'all')"
+                f"record(s) {' '.join(invalid)} not among the selected records (both classes, at "
+                f"least {share:.1%} abnormal windows); choose from: "
+                f"{' '.join(self.selected) or '(none)'} among those read (or 'all'; "
+                "`ecg-platform data summary` lists every record)"
             )
         return list(patients.ids)
 

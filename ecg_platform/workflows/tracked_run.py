@@ -59,8 +59,9 @@ class LoadedStudy:
 
 
 def load_request_study(request: StageRequest) -> LoadedStudy:
-    """Preprocess (or read from the cache) the study and select the requested records."""
-    study = request.source.load()
+    """Preprocess (or read from the cache) the requested records (every one for `all`), so a
+    damaged record blocks only the commands that ask for it, and select them."""
+    study = request.source.load(request.patients.ids)
     return LoadedStudy(request.source.data_dir, study, study.select(request.patients))
 
 
