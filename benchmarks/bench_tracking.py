@@ -111,7 +111,7 @@ def main() -> None:
         with stage_run("individual", args.patient, tags) as run:
             fresh = tracked_run.new_model(request, train.seed)
             return tracked_run.train_and_track(
-                run, "individual", args.patient, fresh, splits, train, data
+                run, "individual", args.patient, fresh, splits, train, data, source.data_dir
             )
 
     untracked_times, tracked_times = _seconds(plain, 2), _seconds(tracked, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -99,3 +100,27 @@ def test_runs_log_and_register_through_a_tracking_server(
     probabilities = served.predict(windows[:, None, :].astype(np.float32))
     assert probabilities.shape == (len(windows),)
     assert np.all((probabilities >= 0) & (probabilities <= 1))
+    assert f"run {outcome.run_id}" in champion.description
+    assert "data config " + data_config("paper").hash() in champion.description
+
+
+def test_the_rest_api_lists_a_runs_datasets_with_digest_and_context(
+    server: str, excerpt_dir: Path
+) -> None:
+    """What the UI's Datasets column reads: one dataset per split of the run's data config."""
+    source = DataSource.resolve(data_config("paper"), excerpt_dir)
+    train = PATIENT_DEFAULTS.replace(epochs=1)
+    request = StageRequest("individual", source, PatientSelection(("233",)), train=train)
+    (outcome,) = run_individual(request)
+    with urllib.request.urlopen(f"{server}/api/2.0/mlflow/runs/get?run_id={outcome.run_id}") as r:
+        inputs = json.load(r)["run"]["inputs"]["dataset_inputs"]
+    found = {
+        item["dataset"]["name"]: (item["dataset"]["digest"], item["tags"][0]["value"])
+        for item in inputs
+    }
+    digest = data_config("paper").hash()
+    assert found == {
+        "paper-train": (digest, "training"),
+        "paper-val": (digest, "validation"),
+        "paper-test": (digest, "test"),
+    }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -25,6 +28,7 @@ _RUN_URI = re.compile(r"^runs:/(?P<run_id>[^/]+)(/.*)?$")
 _NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST",)
 _ALIAS_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 _T = TypeVar("_T")
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,19 @@ class ModelSource:
     data_config_hash: str | None = None
 
 
-def register_model(model_uri: str, name: str, tags: dict[str, str | float]) -> str:
-    """Register `model_uri` as a new version of `name` with `tags`; returns the version."""
+def register_model(
+    model_uri: str, name: str, tags: dict[str, str | float], description: str = ""
+) -> str:
+    """Register `model_uri` as a new version of `name` with `tags` and `description`; returns
+    the version. MLflow's two lines per registration go to this module's debug log."""
     string_tags = {key: str(value) for key, value in tags.items()}
-    return str(mlflow.register_model(model_uri, name, tags=string_tags).version)
+    chatter = io.StringIO()
+    with contextlib.redirect_stderr(chatter):
+        version = str(mlflow.register_model(model_uri, name, tags=string_tags).version)
+    _logger.debug(chatter.getvalue().strip())
+    if description:
+        MlflowClient().update_model_version(name, version, description=description)
+    return version
 
 
 def promote_if_better(name: str, version: str) -> bool:

@@ -109,12 +109,14 @@ def stage_run(
     run_name: str | None = None,
     nested: bool = False,
     parent_run_id: str | None = None,
+    system_metrics: bool = False,
 ) -> Iterator[TrackedRun]:
     """Start a run of `stage` (nested under the active run if asked, or under `parent_run_id`,
     a running run of any process, in its experiment) and always end it.
 
     The run ends FINISHED, KILLED (Ctrl-C or SIGTERM) or FAILED (any other exception, whose
-    message is kept in the `failure_reason` tag).
+    message is kept in the `failure_reason` tag). `system_metrics` samples CPU and memory
+    (psutil) for runs long enough to be worth it: pretraining and `reproduce`.
     """
     parent = mlflow.active_run()
     if parent_run_id:
@@ -129,6 +131,7 @@ def stage_run(
             nested=nested,
             parent_run_id=parent_run_id,
             tags=all_tags,
+            log_system_metrics=system_metrics,
         )
         run = TrackedRun(active.info.run_id, active.info.experiment_id)
         try:

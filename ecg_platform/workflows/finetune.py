@@ -92,7 +92,9 @@ def train_finetuned(
         model = new_model(request, train.seed)
         load_pretrained(model, weights)
         splits = loaded.splits([patient], resolve_device(train.device))
-        return train_and_track(run, "finetune", patient, model, splits, train, request.data)
+        return train_and_track(
+            run, "finetune", patient, model, splits, train, request.data, loaded.data_dir
+        )
 
 
 def pretrained_weights(uri: str) -> dict[str, torch.Tensor]:

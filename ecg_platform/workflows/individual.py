@@ -32,4 +32,6 @@ def train_individual(request: StageRequest) -> RunOutcome:
         run.log_params(origin | {"data.dir": loaded.data_dir})
         model = new_model(request, train.seed)
         splits = loaded.splits([patient], resolve_device(train.device))
-        return train_and_track(run, "individual", patient, model, splits, train, request.data)
+        return train_and_track(
+            run, "individual", patient, model, splits, train, request.data, loaded.data_dir
+        )

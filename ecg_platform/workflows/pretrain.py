@@ -25,12 +25,14 @@ def run_pretrain(request: StageRequest) -> list[RunOutcome]:
     tags = stage_tags(request)
     parent, patients = request.parent_run_id, request.patients.label
     loaded = load_request_study(request)  # a bad patient stops here, before any run exists
-    with stage_run("pretrain", patients, tags, "pretrain", parent_run_id=parent) as run:
+    with stage_run(
+        "pretrain", patients, tags, "pretrain", parent_run_id=parent, system_metrics=True
+    ) as run:
         run.log_params({"data.patients": ",".join(loaded.records), "data.dir": loaded.data_dir})
         splits = loaded.splits(loaded.records, resolve_device(request.train.device))
         model = new_model(request, request.train.seed)
         outcome = train_and_track(
-            run, "pretrain", patients, model, splits, request.train, request.data
+            run, "pretrain", patients, model, splits, request.train, request.data, loaded.data_dir
         )
         run.log_dict(generic_confusions(model, loaded, request), GENERIC_CONFUSIONS_ARTIFACT)
     return [outcome]

@@ -223,7 +223,8 @@ def reproduce(request: ReproduceRequest) -> ReproduceOutcome:
     begun = time.perf_counter()
     times: list[StageTime] = []
     tags = {DATA_HASH_TAG: request.data.hash()}
-    with stage_run("reproduce", request.patients.label, tags, run_name="reproduce") as top:
+    label = request.patients.label
+    with stage_run("reproduce", label, tags, run_name="reproduce", system_metrics=True) as top:
         top.log_params(
             config_params(request.data, request.model, request.patient)
             | {f"pretrain.{key}": value for key, value in asdict(request.pretrain).items()}

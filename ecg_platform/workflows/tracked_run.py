@@ -27,6 +27,7 @@ from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.models.registry import build_model
 from ecg_platform.tracking.callback import EpochLogger
+from ecg_platform.tracking.datasets import log_datasets
 from ecg_platform.tracking.model_io import log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.run_search import RunRecord
@@ -92,10 +93,12 @@ def train_and_track(
     splits: Mapping[str, TensorSplit],
     train: TrainConfig,
     data: ProtocolConfig,
+    data_dir: Path,
 ) -> RunOutcome:
     """Train (`fit`), test the best weights, log everything, register and maybe promote."""
     run.log_params(config_params(data, model.config, train))
     run.log_dict(data.to_dict(), "data_config.json")
+    log_datasets(run.run_id, splits, data.preset, data.hash(), data_dir)
     callbacks, metrics = [EpochLogger(run)], classification_metrics
     result = fit(model, splits["train"], splits["val"], train, callbacks, metrics=metrics)
     test = evaluate(model, splits["test"], train.threshold, metrics=metrics)
@@ -114,14 +117,22 @@ def train_and_track(
     example = splits["test"].take(slice(0, INPUT_EXAMPLE_ROWS))
     features = None if example.features is None else example.features.cpu().numpy()
     name = TRACKING.registered_model(stage, patient, model_family(data))
+    val_accuracy = result.best.val["balanced_accuracy"]
+    description = (
+        f"{stage} {patient}: data config {data.hash()} (preset {data.preset}), validation loss "
+        f"{result.best_val_loss:.4f} and balanced accuracy {val_accuracy:.4f} at epoch "
+        f"{result.best_epoch}, test balanced accuracy {test['balanced_accuracy']:.4f}; "
+        f"run {run.run_id}"
+    )
     version = register_model(
         log_model(model, example.x.cpu().numpy(), features),
         name,
         {
             "val_loss": result.best_val_loss,
-            "val_balanced_accuracy": result.best.val["balanced_accuracy"],
+            "val_balanced_accuracy": val_accuracy,
             DATA_HASH_TAG: data.hash(),
         },
+        description,
     )
     champion = promote_if_better(name, version)
     run.set_tags({REGISTERED_MODEL_TAG: name, REGISTERED_VERSION_TAG: version})
