@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Stage = Literal["pretrain", "individual", "finetune", "grid-search", "report", "reproduce"]
+Stage = Literal[
+    "pretrain", "individual", "finetune", "grid-search", "report", "reproduce", "predict"
+]
 PatientMode = Literal["individual", "finetune"]
 
 STAGE_TAG = "stage"

@@ -1,0 +1,51 @@
+"""Beat positions of a recording: the reference annotations, or R peaks found by a QRS detector
+of `wfdb.processing` (GQRS or XQRS), for recordings without annotations."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from ecg_platform.data.labels import NOT_A_BEAT, aami_classes
+from ecg_platform.data.signal_input import Recording
+from ecg_platform.errors import EcgPlatformError
+
+Detector = Literal["gqrs", "xqrs"]
+BeatSource = Literal["detected", "annotations"]
+DETECTORS: tuple[str, ...] = ("gqrs", "xqrs")
+BEAT_SOURCES: tuple[str, ...] = ("detected", "annotations")
+MATCH_WINDOW_S = 0.15  # ANSI/AAMI EC57: a detection within 150 ms of a reference beat matches
+
+
+def beat_samples(recording: Recording, source: BeatSource, detector: Detector) -> np.ndarray:
+    """Sorted beat samples (int64): the annotated beats (`annotations`, needs an `.atr`) or the
+    detector's R peaks."""
+    if source == "annotations":
+        return annotated_beats(recording)
+    return detect_beats(recording.signal, recording.fs, detector)
+
+
+def annotated_beats(recording: Recording) -> np.ndarray:
+    """Samples of the reference annotations that are beats (AAMI classes; no rhythm or noise)."""
+    if not recording.has_annotations:
+        raise EcgPlatformError(
+            f"record {recording.name} has no .atr annotations; use detected beats instead"
+        )
+    is_beat = aami_classes(recording.annotation_symbols) != NOT_A_BEAT
+    return np.sort(recording.annotation_samples[is_beat])
+
+
+def detect_beats(signal: np.ndarray, fs: float, detector: Detector = "gqrs") -> np.ndarray:
+    """R-peak samples (int64, sorted) found in `signal` (mV) by `detector`."""
+    from wfdb import processing
+
+    if detector == "gqrs":
+        found = processing.gqrs_detect(sig=signal, fs=fs)
+    elif detector == "xqrs":
+        xqrs = processing.XQRS(sig=signal, fs=fs)
+        xqrs.detect(verbose=False)
+        found = xqrs.qrs_inds
+    else:
+        raise EcgPlatformError(f"unknown QRS detector {detector!r}; known: {', '.join(DETECTORS)}")
+    return np.unique(np.asarray(found, dtype=np.int64))
