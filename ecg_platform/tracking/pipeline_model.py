@@ -13,6 +13,7 @@ Request body (`mlflow models serve`, POST /invocations, JSON):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -24,7 +25,6 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from ecg_platform.data.config import DataConfig
 from ecg_platform.data.qrs import DETECTORS
 from ecg_platform.data.signal_input import recording_from_samples
 from ecg_platform.engine.pipeline import WindowPipeline
@@ -33,7 +33,11 @@ from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.model_io import pip_requirements
 from ecg_platform.tracking.registry import register_model
 from ecg_platform.tracking.schema import DATA_HASH_TAG, TRACKING
-from ecg_platform.tracking.trained_model import TrainedModel, load_trained_model
+from ecg_platform.tracking.trained_model import (
+    TrainedModel,
+    data_config_from_dict,
+    load_trained_model,
+)
 
 PIPELINE_ARTIFACT = "pipeline"
 PIPELINE_SUFFIX = "-pipeline"
@@ -49,17 +53,11 @@ class EcgPipelineModel(mlflow.pyfunc.PythonModel):
         """Build the network from the weights-only state dict and the logged configs."""
         spec = json.loads(Path(context.artifacts["spec"]).read_text())
         weights = torch.load(context.artifacts["weights"], map_location="cpu", weights_only=True)
-        data = DataConfig(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in spec["data"].items()}
-        )
-        self.pipeline = WindowPipeline.from_weights(weights, data, ModelConfig(**spec["model"]))
+        data, model = data_config_from_dict(spec["data"]), ModelConfig(**spec["model"])
+        self.pipeline = WindowPipeline.from_weights(weights, data, model)
 
-    def predict(
-        self,
-        context: mlflow.pyfunc.PythonModelContext,
-        model_input: Any,
-        params: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    # No type hints here: MLflow would turn them into a schema that rejects the request body.
+    def predict(self, context, model_input, params=None):
         """Run the pipeline on one recording; `detector` (gqrs, xqrs) may be given in the input."""
         try:
             return self.pipeline.run(*_request(model_input)).as_dict()
@@ -101,7 +99,9 @@ def _save(trained: TrainedModel, path: Path, scratch: Path) -> None:
     weights, spec = scratch / "weights.pt", scratch / "pipeline.json"
     torch.save(trained.weights, weights)
     spec.write_text(
-        json.dumps({"data": trained.data.to_dict(), "model": trained.model.__dict__}, indent=1)
+        json.dumps(
+            {"data": trained.data.to_dict(), "model": dataclasses.asdict(trained.model)}, indent=1
+        )
     )
     mlflow.pyfunc.save_model(
         str(path),

@@ -70,6 +70,11 @@ def data_config_of_run(run_id: str, uri: str) -> DataConfig:
             f"{uri} was trained on preset {logged.get('preset', '?')!r}, whose data config "
             "predict cannot apply yet (it applies the `paper` preset's)"
         )
+    return data_config_from_dict(logged)
+
+
+def data_config_from_dict(logged: dict[str, Any]) -> DataConfig:
+    """`DataConfig.to_dict()` read back (lists become tuples again)."""
     return DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in logged.items()})
 
 
