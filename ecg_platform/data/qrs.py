@@ -3,13 +3,15 @@ of `wfdb.processing` (GQRS or XQRS), for recordings without annotations."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from ecg_platform.data.labels import NOT_A_BEAT, aami_classes
-from ecg_platform.data.signal_input import Recording
 from ecg_platform.errors import EcgPlatformError
+
+if TYPE_CHECKING:
+    from ecg_platform.data.signal_input import Recording
 
 Detector = Literal["gqrs", "xqrs"]
 BeatSource = Literal["detected", "annotations"]
