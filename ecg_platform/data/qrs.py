@@ -17,6 +17,9 @@ Detector = Literal["gqrs", "xqrs"]
 BeatSource = Literal["detected", "annotations"]
 DETECTORS: tuple[str, ...] = ("gqrs", "xqrs")
 BEAT_SOURCES: tuple[str, ...] = ("detected", "annotations")
+# The detectors run at this rate at most: half the work of 360 Hz for the same sensitivity and
+# positive predictivity (benchmarks/bench_detection.py); a position is then within 3 ms.
+DETECTION_FS = 180.0
 MATCH_WINDOW_S = 0.15  # ANSI/AAMI EC57: a detection within 150 ms of a reference beat matches
 
 
@@ -39,15 +42,20 @@ def annotated_beats(recording: Recording) -> np.ndarray:
 
 
 def detect_beats(signal: np.ndarray, fs: float, detector: Detector = "gqrs") -> np.ndarray:
-    """R-peak samples (int64, sorted) found in `signal` (mV) by `detector`."""
+    """R-peak samples (int64, sorted, at `fs`) found in `signal` (mV) by `detector`, run at
+    `DETECTION_FS` at most."""
     from wfdb import processing
 
+    from ecg_platform.data.signal_input import resample
+
+    rate = min(fs, DETECTION_FS)
+    low = signal if rate == fs else resample(signal, fs, rate)
     if detector == "gqrs":
-        found = processing.gqrs_detect(sig=signal, fs=fs)
+        found = processing.gqrs_detect(sig=low, fs=rate)
     elif detector == "xqrs":
-        xqrs = processing.XQRS(sig=signal, fs=fs)
+        xqrs = processing.XQRS(sig=low, fs=rate)
         xqrs.detect(verbose=False)
         found = xqrs.qrs_inds
     else:
         raise EcgPlatformError(f"unknown QRS detector {detector!r}; known: {', '.join(DETECTORS)}")
-    return np.unique(np.asarray(found, dtype=np.int64))
+    return np.unique(np.round(np.asarray(found) * fs / rate).astype(np.int64))

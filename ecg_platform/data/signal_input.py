@@ -151,9 +151,14 @@ def at_rate(recording: Recording, fs: float = TRAINING_FS) -> Recording:
     """The recording resampled to `fs` (polyphase, anti-aliased), annotations moved with it."""
     if recording.fs == fs:
         return recording
-    ratio = Fraction(fs / recording.fs).limit_denominator(1000)
-    signal = sps.resample_poly(recording.signal, ratio.numerator, ratio.denominator)
+    signal = resample(recording.signal, recording.fs, fs)
     samples = recording.annotation_samples
     if samples is not None:
         samples = np.round(samples * fs / recording.fs).astype(np.int64)
     return replace(recording, signal=signal, fs=fs, annotation_samples=samples)
+
+
+def resample(signal: np.ndarray, fs: float, to_fs: float) -> np.ndarray:
+    """`signal` at `fs` brought to `to_fs` (polyphase, anti-aliased; the ratio within 1/1000)."""
+    ratio = Fraction(to_fs / fs).limit_denominator(1000)
+    return sps.resample_poly(signal, ratio.numerator, ratio.denominator)

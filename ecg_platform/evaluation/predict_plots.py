@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ecg_platform.evaluation.plots import agg_figure
@@ -48,7 +49,16 @@ def suspicious_strips(windows: Mapping[str, np.ndarray], count: int) -> list[flo
     return [float(start[0] + index * STRIP_S) for index in best]
 
 
-def _strip(ax, signal, fs, offset, windows, beats, start: float) -> None:
+def _strip(
+    ax: Axes,
+    signal: np.ndarray,
+    fs: float,
+    offset: float,
+    windows: Mapping[str, np.ndarray],
+    beats: Mapping[str, np.ndarray],
+    start: float,
+) -> None:
+    """One 10-s strip: the trace, flagged windows shaded (darker = more probable), beat marks."""
     first = round((start - offset) * fs)
     last = min(first + round(STRIP_S * fs), signal.size)
     time = offset + np.arange(first, last) / fs
@@ -64,18 +74,28 @@ def _strip(ax, signal, fs, offset, windows, beats, start: float) -> None:
         if label == "abnormal":
             ax.axvspan(begin, end, color=FLAG_COLOUR, alpha=0.15 + 0.25 * probability, lw=0)
     on = (beats["time_s"] >= start) & (beats["time_s"] < start + STRIP_S)
-    at = np.clip(np.round((beats["time_s"][on] - offset) * fs).astype(np.int64), 0, signal.size - 1)
+    low, high = signal[first:last].min(), signal[first:last].max()
+    row = high + 0.12 * (high - low)  # the beat marks run in a row above the trace
     flagged = beats["predicted"][on] == "abnormal"
-    for mask, colour, name in ((~flagged, BEAT_COLOUR, "beat"), (flagged, FLAG_COLOUR, "flagged")):
-        ax.plot(beats["time_s"][on][mask], signal[at[mask]], "v", color=colour, ms=5, label=name)
+    for mask, colour, name in (
+        (~flagged, BEAT_COLOUR, "beat"),
+        (flagged, FLAG_COLOUR, "beat in an abnormal window"),
+    ):
+        times = beats["time_s"][on][mask]
+        ax.plot(times, np.full(times.size, row), "v", color=colour, ms=6, label=name)
     n_flagged = int(np.count_nonzero(windows["predicted"][inside] == "abnormal"))
-    ax.set(xlim=(start, start + STRIP_S), ylabel="mV")
+    ax.set(
+        xlim=(start, start + STRIP_S),
+        ylim=(low - 0.05 * (high - low), row + 0.15 * (high - low)),
+        ylabel="mV",
+    )
     ax.set_title(f"{start:.0f}-{start + STRIP_S:.0f} s: {n_flagged} abnormal window(s)", loc="left")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="lower right", fontsize="small", ncols=2)
 
 
-def _burden(ax, windows) -> None:
+def _burden(ax: Axes, windows: Mapping[str, np.ndarray]) -> None:
+    """Share of abnormal windows per minute, as bars."""
     minute = ((windows["start_s"] - windows["start_s"][0]) // 60).astype(np.int64)
     abnormal = (windows["predicted"] == "abnormal").astype(float)
     share = 100 * np.bincount(minute, weights=abnormal) / np.bincount(minute)
