@@ -67,6 +67,7 @@ class Prediction:
         n_beats = int(self.beats["time_s"].size)
         summary: dict[str, Any] = {
             "record": self.record,
+            "fs": self.fs,
             "start_s": self.offset_s,
             "duration_s": round(self.duration_s, 3),
             "window_s": self.window_s,
