@@ -15,12 +15,13 @@ import pytest
 import requests
 import wfdb
 from click.testing import CliRunner
+from mlflow import MlflowClient
 
 from ecg_platform.cli import cli
 from ecg_platform.tracking.model_serving import model_server
-from ecg_platform.tracking.pipeline_model import log_pipeline_model
 
 RECORD, START_S, END_S, FS = "119", 60, 70, 360
+SOURCE = "models:/ecg-individual-119@champion"
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,13 @@ def served(
         patch.chdir(store)
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         mlflow.set_tracking_uri(uri)
-        name, _ = log_pipeline_model("models:/ecg-individual-119@champion")
-        assert name == "ecg-individual-119-pipeline"
+        result = CliRunner().invoke(cli, ["pipeline", "--model", "models:/ecg-individual-119@1"])
+        assert result.exit_code == 1 and "no model at models:/ecg-individual-119@1" in result.output
+        result = CliRunner().invoke(cli, ["pipeline", "--model", SOURCE])
+        assert result.exit_code == 0, result.output
+        name = "ecg-individual-119-pipeline"
+        version = MlflowClient().get_model_version_by_alias(name, "champion")
+        assert version.tags["source_model"] == "models:/ecg-individual-119/1"
         log = store / "serve.log"
         with model_server(f"models:/{name}@champion", log) as url:
             yield url, uri
@@ -62,7 +68,7 @@ def test_a_raw_strip_gets_what_predict_writes(
     answer = response.json()["predictions"]
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-    args = ["predict", "--model", "models:/ecg-individual-119@champion", "--out", str(tmp_path)]
+    args = ["predict", "--model", SOURCE, "--out", str(tmp_path)]
     args += ["--record", str(excerpt_dir / RECORD), "--start", str(START_S), "--end", str(END_S)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output

@@ -7,7 +7,7 @@ import logging
 import click
 
 from ecg_platform.cli.data import data
-from ecg_platform.cli.predict import predict
+from ecg_platform.cli.predict import pipeline, predict
 from ecg_platform.cli.server import server
 from ecg_platform.cli.study import report, reproduce
 from ecg_platform.cli.train import finetune, grid_search, individual, pretrain
@@ -61,6 +61,7 @@ for command in (
     report,
     reproduce,
     predict,
+    pipeline,
     server,
 ):
     cli.add_command(command)

@@ -1,4 +1,5 @@
-"""`ecg-platform predict`: which beats and seconds of a recording a trained model flags."""
+"""`ecg-platform predict` (which seconds and beats of a recording a trained model flags) and
+`ecg-platform pipeline` (the served companion of a registered model)."""
 
 from __future__ import annotations
 
@@ -69,4 +70,21 @@ def predict(**options: Any) -> None:
         f"{summary['record']}: {summary['class_counts']['abnormal']} of {summary['windows']} "
         f"windows abnormal ({summary['abnormal_burden_percent']}%), {summary['beats']} beats "
         f"({summary['beats_per_minute']}/min); wrote {request.out_dir}"
+    )
+
+
+@click.command()
+@click.option("--model", "model_uri", required=True, metavar="URI", help="A registry or run URI.")
+def pipeline(model_uri: str) -> None:
+    """Log and register the companion pipeline model of MODEL (`<name>-pipeline`): raw samples
+    and their rate in, per-window results out, the preprocessing inside; `mlflow models serve`
+    answers REST requests with it (README, "Use a model")."""
+    from ecg_platform.cli.resolve import check_tracking_store
+    from ecg_platform.tracking.pipeline_model import log_pipeline_model
+
+    check_tracking_store()
+    name, version = log_pipeline_model(model_uri)
+    click.echo(
+        f"registered {name} v{version}; serve it with\n"
+        f"mlflow models serve -m models:/{name}/{version} --env-manager local -p 5001"
     )

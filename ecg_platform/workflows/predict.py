@@ -4,7 +4,6 @@ per-window results, the beats, a summary and a figure (optionally logged to an M
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,6 @@ from ecg_platform.tracking.trained_model import TrainedModel, load_trained_model
 PREDICTIONS_FILE, BEATS_FILE = "predictions.csv", "beats.csv"
 SUMMARY_FILE, FIGURE_FILE = "summary.json", "prediction.png"
 OUTPUT_ROOT = Path("outputs/predict")
-_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,6 @@ def run_predict(request: PredictRequest) -> dict[str, Any]:
         bar.update()
         bar.set_postfix_str(steps[1])
         recording = request.source.read(trained.data.channel)
-        _logger.info("%s: %.0f s at %g Hz", recording.name, recording.duration_s, recording.fs)
         bar.update()
         bar.set_postfix_str(steps[2])
         pipeline = WindowPipeline.from_weights(trained.weights, trained.data, trained.model)
