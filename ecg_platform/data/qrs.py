@@ -17,9 +17,10 @@ Detector = Literal["gqrs", "xqrs"]
 BeatSource = Literal["detected", "annotations"]
 DETECTORS: tuple[str, ...] = ("gqrs", "xqrs")
 BEAT_SOURCES: tuple[str, ...] = ("detected", "annotations")
-# The detectors run at this rate at most: half the work of 360 Hz for the same sensitivity and
-# positive predictivity (benchmarks/bench_detection.py); a position is then within 3 ms.
-DETECTION_FS = 180.0
+# Each detector runs at this rate at most: a third (gqrs) or half (xqrs) of the work at 360 Hz
+# for the same sensitivity and positive predictivity on the 44 records (xqrs loses 1.2 points of
+# +P at 120 Hz; benchmarks/bench_detection.py, README "Use a model").
+DETECTION_FS: dict[str, float] = {"gqrs": 120.0, "xqrs": 180.0}
 MATCH_WINDOW_S = 0.15  # ANSI/AAMI EC57: a detection within 150 ms of a reference beat matches
 
 
@@ -42,20 +43,20 @@ def annotated_beats(recording: Recording) -> np.ndarray:
 
 
 def detect_beats(signal: np.ndarray, fs: float, detector: Detector = "gqrs") -> np.ndarray:
-    """R-peak samples (int64, sorted, at `fs`) found in `signal` (mV) by `detector`, run at
+    """R-peak samples (int64, sorted, at `fs`) found in `signal` (mV) by `detector`, run at its
     `DETECTION_FS` at most."""
     from wfdb import processing
 
     from ecg_platform.data.signal_input import resample
 
-    rate = min(fs, DETECTION_FS)
+    if detector not in DETECTORS:
+        raise EcgPlatformError(f"unknown QRS detector {detector!r}; known: {', '.join(DETECTORS)}")
+    rate = min(fs, DETECTION_FS[detector])
     low = signal if rate == fs else resample(signal, fs, rate)
     if detector == "gqrs":
         found = processing.gqrs_detect(sig=low, fs=rate)
-    elif detector == "xqrs":
+    else:
         xqrs = processing.XQRS(sig=low, fs=rate)
         xqrs.detect(verbose=False)
         found = xqrs.qrs_inds
-    else:
-        raise EcgPlatformError(f"unknown QRS detector {detector!r}; known: {', '.join(DETECTORS)}")
     return np.unique(np.round(np.asarray(found) * fs / rate).astype(np.int64))
