@@ -25,8 +25,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from ecg_platform.data.qrs import DETECTORS
-from ecg_platform.data.signal_input import recording_from_samples
+from ecg_platform.data.qrs import DETECTORS, BeatSource, Detector
+from ecg_platform.data.signal_input import Recording, recording_from_samples
 from ecg_platform.engine.pipeline import WindowPipeline
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
@@ -65,7 +65,7 @@ class EcgPipelineModel(mlflow.pyfunc.PythonModel):
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
 
 
-def _request(model_input: Any) -> tuple[Any, str, str]:
+def _request(model_input: Any) -> tuple[Recording, BeatSource, Detector]:
     """(recording, beat source, detector) of a request body's `inputs`."""
     if not isinstance(model_input, dict) or not {"samples", "fs"} <= set(model_input):
         raise EcgPlatformError(f"the request needs samples and fs: {REQUEST_HELP}")
@@ -73,7 +73,7 @@ def _request(model_input: Any) -> tuple[Any, str, str]:
     if detector not in DETECTORS:
         raise EcgPlatformError(f"unknown detector {detector!r}; known: {', '.join(DETECTORS)}")
     recording = recording_from_samples(model_input["samples"], model_input["fs"], "request")
-    return recording, "detected", detector
+    return recording, "detected", detector  # type: ignore[return-value]  (checked just above)
 
 
 def log_pipeline_model(source_uri: str) -> tuple[str, str]:
