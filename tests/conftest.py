@@ -95,3 +95,41 @@ def copy_record() -> Callable[..., Path]:
     """`copy_record(source, record, dest, suffixes=(".hea", ".dat", ".atr"))` copies a record's
     files into `dest` and returns `dest`."""
     return _copy_record
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory: pytest.TempPathFactory, empty_mlflow_db: Path) -> Path:
+    """A store holding `ecg-individual-119` v1: one epoch on the 119 excerpt via the real CLI."""
+    from click.testing import CliRunner
+
+    from ecg_platform.cli import cli
+
+    folder = tmp_path_factory.mktemp("trained-store")
+    shutil.copy(empty_mlflow_db, folder / "mlflow.db")
+    uri = f"sqlite:///{folder}/mlflow.db"
+    args = ["individual", "--patient", "119", "--epochs", "1", "--workers", "1"]
+    args += ["--data-dir", str(EXCERPT_DIR), "--cache-dir", str(folder / "cache")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        result = CliRunner().invoke(cli, args)
+        mlflow.set_tracking_uri(None)
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+@pytest.fixture
+def trained_model(
+    trained_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A copy of `trained_store` as the tracking store (working directory: a tmp dir beside it);
+    yields the model's URI."""
+    store = tmp_path / "store"
+    shutil.copytree(trained_store, store)
+    monkeypatch.chdir(store)
+    uri = f"sqlite:///{store}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield "models:/ecg-individual-119/1"
+    mlflow.set_tracking_uri(None)

@@ -14,6 +14,7 @@ from mlflow.projects import _project_spec
 from ecg_platform.cli import cli
 from ecg_platform.cli.resolve import (
     grid_spec,
+    predict_request,
     report_request,
     reproduce_request,
     stage_request,
@@ -24,6 +25,7 @@ from ecg_platform.data.source import DataSource
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.executor import cpu_cores
+from ecg_platform.workflows.predict import OUTPUT_ROOT, PredictRequest, RecordingSource
 from ecg_platform.workflows.request import (
     PER_PATIENT_FIELDS,
     ReportRequest,
@@ -40,7 +42,9 @@ COMMANDS = {
     "grid_search": "grid-search",
     "report": "report",
     "reproduce": "reproduce",
+    "predict": "predict",
 }
+TRAINING_ENTRY_POINTS = [name for name in COMMANDS if name != "predict"]
 CLI_ONLY_OPTIONS = {"--cache-dir", "--help"}  # the cache is the machine's, not the project's
 PATIENT = "119"
 
@@ -127,7 +131,7 @@ def _resolved(entry_point: str, params: dict[str, Any]) -> StageRequest | Report
     return stage_request(entry_point, params)
 
 
-@pytest.mark.parametrize("entry_point", COMMANDS)
+@pytest.mark.parametrize("entry_point", TRAINING_ENTRY_POINTS)
 def test_mlproject_defaults_resolve_to_the_typed_configs(
     project: _project_spec.Project, entry_point: str, source: DataSource
 ) -> None:
@@ -159,3 +163,17 @@ def test_float_typed_parameters_accept_integral_values(
     assert request.data.split_seed == 7
     with pytest.raises(click.BadParameter, match=r"'2\.5' is not a whole number"):
         _parsed(project, "individual", epochs="2.5")
+
+
+def test_predict_defaults_resolve_to_the_patients_champion(
+    project: _project_spec.Project, mlflow_store: str
+) -> None:
+    params = _parsed(project, "predict", patient=PATIENT, record="data/mitdb/208")
+    assert predict_request(params) == PredictRequest(
+        f"models:/ecg-finetuned-{PATIENT}@champion",
+        RecordingSource(record=Path("data/mitdb/208")),
+        OUTPUT_ROOT / "208",
+    )
+    given = _parsed(project, "predict", model="runs:/abc/model", csv="x.csv", fs="250", log="true")
+    request = predict_request(given)
+    assert (request.model_uri, request.source.fs, request.log) == ("runs:/abc/model", 250.0, True)

@@ -7,6 +7,7 @@ import logging
 import click
 
 from ecg_platform.cli.data import data
+from ecg_platform.cli.predict import pipeline, predict
 from ecg_platform.cli.server import server
 from ecg_platform.cli.study import report, reproduce
 from ecg_platform.cli.train import finetune, grid_search, individual, pretrain
@@ -51,7 +52,18 @@ def cli() -> None:
     _show_platform_logs()
 
 
-for command in (data, pretrain, individual, finetune, grid_search, report, reproduce, server):
+for command in (
+    data,
+    pretrain,
+    individual,
+    finetune,
+    grid_search,
+    report,
+    reproduce,
+    predict,
+    pipeline,
+    server,
+):
     cli.add_command(command)
 
 

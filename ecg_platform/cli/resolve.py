@@ -8,16 +8,20 @@ below take the result as it is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecg_platform.cli.options import MODEL_FIELDS, TRAIN_FIELDS
 from ecg_platform.data.config import ProtocolConfig, data_config
 from ecg_platform.data.source import DataSource
 from ecg_platform.engine.config import TrainConfig
+from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import TRACKING, Stage, model_family
 from ecg_platform.workflows.request import ReportRequest, ReproduceRequest, StageRequest
 from ecg_platform.workflows.settings import GridSpec, stage_defaults
+
+if TYPE_CHECKING:
+    from ecg_platform.workflows.predict import PredictRequest
 
 Params = Mapping[str, Any]
 
@@ -116,4 +120,27 @@ def reproduce_request(params: Params) -> ReproduceRequest:
         out_dir=params["out"],
         model=model_config(params, source.config),
         repeats=params["repeats"],
+    )
+
+
+def predict_request(params: Params) -> PredictRequest:
+    """--model (else the --patient's fine-tuned champion), the recording and the output folder
+    (else outputs/predict/<record>)."""
+    from ecg_platform.tracking.trained_model import default_model_uri
+    from ecg_platform.workflows.predict import OUTPUT_ROOT, PredictRequest, RecordingSource
+
+    record, csv, fs = params["record"], params["csv_file"], params["fs"]
+    if (record is None) == (csv is None) or (csv is not None and fs is None):
+        raise EcgPlatformError("give either --record PATH or --csv FILE with --fs HZ")
+    if params["model_uri"] is None and params["patient"] is None:
+        raise EcgPlatformError("give --model URI or --patient ID")
+    check_tracking_store()
+    source = RecordingSource(record, csv, fs, params["start"], params["end"])
+    return PredictRequest(
+        params["model_uri"] or default_model_uri(params["patient"]),
+        source,
+        params["out"] or OUTPUT_ROOT / source.name,
+        params["beats"],
+        params["detector"],
+        params["log"],
     )

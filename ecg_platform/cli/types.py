@@ -67,6 +67,19 @@ class OrAuto(click.ParamType):
         return self.base.convert(value, param, ctx)
 
 
+class OrEmpty(click.ParamType):
+    """A value of `base`, or nothing (None) for an empty string: MLproject's `""` default."""
+
+    def __init__(self, base: click.ParamType) -> None:
+        self.base = base
+        self.name = base.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or value == "":
+            return None
+        return self.base.convert(value, param, ctx)
+
+
 class CommaList(click.ParamType):
     """Comma-separated values of `base`, e.g. `4,16,32`, as a tuple."""
 

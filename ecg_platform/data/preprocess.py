@@ -85,10 +85,15 @@ def resample_windows(windows: np.ndarray, length: int) -> np.ndarray:
     return sps.resample(windows, length, axis=1)
 
 
+def filtered_windows(signal: np.ndarray, fs: float, config: DataConfig) -> np.ndarray:
+    """Steps 2-4: every window of a whole signal, before labelling and resampling (training and
+    `predict` both start here, so a recording is preprocessed exactly as the training data)."""
+    return make_windows(bandpass(normalise(signal), fs, config), config.window_length)
+
+
 def preprocess_record(record: Record, config: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     """Steps 2-6: the kept windows `x` (n, resample_length) float32 and labels `y` (n,) uint8."""
-    filtered = bandpass(normalise(record.signal), record.fs, config)
-    windows = make_windows(filtered, config.window_length)
+    windows = filtered_windows(record.signal, record.fs, config)
     labels = label_windows(
         record.annotation_samples, record.annotation_symbols, windows.shape[0], config
     )

@@ -20,7 +20,8 @@ CURVES = (("loss", "Loss (binary cross-entropy)"), ("balanced_accuracy", "Balanc
 CLASS_NAMES = ("normal", "abnormal")
 
 
-def _figure(width: float, height: float) -> Figure:
+def agg_figure(width: float, height: float) -> Figure:
+    """An empty figure on the Agg canvas (no pyplot state)."""
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure
@@ -28,7 +29,7 @@ def _figure(width: float, height: float) -> Figure:
 
 def training_curves_figure(history: Sequence[EpochRecord], best_epoch: int) -> Figure:
     """Loss and balanced accuracy per epoch, train vs validation, the best epoch marked."""
-    figure = _figure(10, 4)
+    figure = agg_figure(10, 4)
     epochs = [record.epoch for record in history]
     for axes, (metric, label) in zip(figure.subplots(1, 2), CURVES, strict=True):
         for split in ("train", "val"):
@@ -46,7 +47,7 @@ def confusion_matrix_figure(tn: int, fp: int, fn: int, tp: int, title: str = "")
     counts = np.array([[tn, fp], [fn, tp]])
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    figure = _figure(4.5, 4)
+    figure = agg_figure(4.5, 4)
     axes = figure.subplots()
     image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     figure.colorbar(image, ax=axes, label="share of the true class")
@@ -80,7 +81,7 @@ def confusion_matrix_figure_k(
         raise ValueError(f"expected a {size}x{size} matrix, got shape {counts.shape}")
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    figure = _figure(1.1 * size + 2.5, 1.1 * size + 1.5)
+    figure = agg_figure(1.1 * size + 2.5, 1.1 * size + 1.5)
     axes = figure.subplots()
     image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     figure.colorbar(image, ax=axes, label="share of the true class")

@@ -10,7 +10,9 @@ from typing import Literal
 
 from ecg_platform.data.config import DataConfig, ProtocolConfig
 
-Stage = Literal["pretrain", "individual", "finetune", "grid-search", "report", "reproduce"]
+Stage = Literal[
+    "pretrain", "individual", "finetune", "grid-search", "report", "reproduce", "predict"
+]
 PatientMode = Literal["individual", "finetune"]
 
 STAGE_TAG = "stage"

@@ -86,7 +86,7 @@ def tracking_server(config: ServerConfig, backend_uri: str) -> Iterator[subproce
     with open(config.root / "mlflow-server.log", "ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_until_healthy(config.url, process)
+        wait_until_healthy(config.url, process)
         yield process
     finally:
         process.terminate()
@@ -149,7 +149,8 @@ def _create_database(config: ServerConfig, sockets: Path) -> None:
             db.execute(f'CREATE DATABASE "{config.database}"')
 
 
-def _wait_until_healthy(url: str, process: subprocess.Popen) -> None:
+def wait_until_healthy(url: str, process: subprocess.Popen) -> None:
+    """Return once `url`/health answers; one line when the process dies or time runs out."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:

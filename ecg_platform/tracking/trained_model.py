@@ -1,0 +1,105 @@
+"""A registered or logged model with everything needed to apply it to new recordings: its exact
+weights, and the data and model configs of the run that trained it (never re-typed by a user)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+import torch
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from ecg_platform.data.config import DataConfig
+from ecg_platform.errors import EcgPlatformError
+from ecg_platform.models.config import ModelConfig
+from ecg_platform.tracking.model_io import CHECKPOINT_SUFFIXES, load_state_dict
+from ecg_platform.tracking.registry import ModelSource, resolve_model_source
+from ecg_platform.tracking.schema import TRACKING
+
+DATA_CONFIG_ARTIFACT = "data_config.json"
+MODEL_PARAM_PREFIX = "model."
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """Exact source, weights (CPU tensors), and the configs its run logged."""
+
+    source: ModelSource
+    weights: dict[str, torch.Tensor]
+    data: DataConfig
+    model: ModelConfig
+
+
+def default_model_uri(patient: str) -> str:
+    """The patient's fine-tuned champion, `models:/ecg-finetuned-<patient>@champion`."""
+    return f"models:/{TRACKING.registered_model('finetune', patient)}@{TRACKING.champion_alias}"
+
+
+def load_trained_model(uri: str) -> TrainedModel:
+    """The model behind `uri` (`models:/NAME@ALIAS`, `models:/NAME/VERSION`, `runs:/ID/model`,
+    `runs:/ID/checkpoint/best.pt`) with its run's data and model configs; one line when any
+    part is missing or does not fit."""
+    source = resolve_model_source(uri)
+    if source is None:
+        raise EcgPlatformError(f"no model at {uri}: check its name and version or alias")
+    if source.run_id is None:
+        raise EcgPlatformError(
+            f"{uri} is no registry or run URI; predict reads the data config from the model's run"
+        )
+    run = MlflowClient().get_run(source.run_id)
+    data = data_config_of_run(source.run_id, uri)
+    model = model_config_of_params(run.data.params)
+    check_input_length(source.uri, data)
+    return TrainedModel(source, load_state_dict(source.uri), data, model)
+
+
+def data_config_of_run(run_id: str, uri: str) -> DataConfig:
+    """The `DataConfig` the run logged as `data_config.json`."""
+    try:
+        logged = mlflow.artifacts.load_dict(f"runs:/{run_id}/{DATA_CONFIG_ARTIFACT}")
+    except (MlflowException, OSError) as exc:
+        raise EcgPlatformError(
+            f"the run of {uri} has no readable {DATA_CONFIG_ARTIFACT}: {exc}"
+        ) from None
+    names = {field.name for field in dataclasses.fields(DataConfig)}
+    if set(logged) != names:
+        raise EcgPlatformError(
+            f"{uri} was trained on preset {logged.get('preset', '?')!r}, whose data config "
+            "predict cannot apply yet (it applies the `paper` preset's)"
+        )
+    return data_config_from_dict(logged)
+
+
+def data_config_from_dict(logged: dict[str, Any]) -> DataConfig:
+    """`DataConfig.to_dict()` read back (lists become tuples again)."""
+    return DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in logged.items()})
+
+
+def model_config_of_params(params: dict[str, str]) -> ModelConfig:
+    """The `ModelConfig` from a run's `model.*` params (typed like the config's defaults)."""
+    defaults = ModelConfig()
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(ModelConfig):
+        logged = params.get(MODEL_PARAM_PREFIX + field.name)
+        if logged is not None:
+            values[field.name] = type(getattr(defaults, field.name))(logged)
+    return ModelConfig(**values)
+
+
+def check_input_length(uri: str, data: DataConfig) -> None:
+    """Refuse a model whose signature takes another window length than its data config makes."""
+    if uri.endswith(CHECKPOINT_SUFFIXES):
+        return
+    try:
+        signature = mlflow.models.get_model_info(uri).signature
+    except (MlflowException, OSError) as exc:
+        raise EcgPlatformError(f"cannot read the model at {uri}: {exc}") from None
+    shape = signature.inputs.inputs[0].shape if signature is not None else None
+    if shape is None or shape[-1] != data.resample_length:
+        raise EcgPlatformError(
+            f"model {uri} takes inputs of shape {shape}, but its data config (preset "
+            f"{data.preset!r}) makes windows of {data.resample_length} samples"
+        )
