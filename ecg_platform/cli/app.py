@@ -68,5 +68,7 @@ for command in (
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. The platform's lines are printed by its own handler only:
+    MLflow installs a root handler when it loads a pt2 model, which would print each twice."""
+    logging.getLogger("ecg_platform").propagate = False
     cli()
