@@ -10,24 +10,13 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+
+from timing import wall_and_cpu
 
 from ecg_platform.data.beat_config import beat_config
 from ecg_platform.data.beat_dataset import load_beat_study, load_beats
 from ecg_platform.data.mitdb import list_records, resolve_data_dir
-
-
-def _seconds(action: Callable[[], object], repeats: int) -> tuple[list[float], list[float]]:
-    """Wall and CPU seconds (all threads) of each run: CPU time shows the work when other jobs
-    share the cores and stretch the wall time."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        action()
-        wall.append(time.perf_counter() - started)
-        cpu.append(time.process_time() - started_cpu)
-    return wall, cpu
 
 
 def main() -> None:
@@ -57,19 +46,19 @@ def _measure(data_dir: Path, scratch: Path, repeats: int) -> None:
     print(f"{'measurement':<52} {'min s':>8} {'median s':>8} {'cpu s':>8} {'runs':>4}")
     rows = {
         "import scipy.signal + wfdb (first time)": import_seconds,
-        "cold load_beats (empty cache), libraries imported": _seconds(
+        "cold load_beats (empty cache), libraries imported": wall_and_cpu(
             lambda: load_beats(
                 data_dir, records, config.extraction, scratch / f"cold-{next(fresh)}"
             ),
             repeats,
         ),
-        "warm load_beats (cache hit)": _seconds(
+        "warm load_beats (cache hit)": wall_and_cpu(
             lambda: load_beats(data_dir, records, config.extraction, warm_cache), 5
         ),
-        "warm load_beat_study patient-specific (+ splits)": _seconds(
+        "warm load_beat_study patient-specific (+ splits)": wall_and_cpu(
             lambda: load_beat_study(data_dir, config, warm_cache), 5
         ),
-        "warm load_beat_study inter-patient (+ splits)": _seconds(
+        "warm load_beat_study inter-patient (+ splits)": wall_and_cpu(
             lambda: load_beat_study(data_dir, beat_config("inter-patient"), warm_cache), 5
         ),
     }

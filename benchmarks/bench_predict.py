@@ -24,6 +24,7 @@ from pathlib import Path
 import mlflow
 import requests
 import torch
+from timing import wall_and_cpu
 
 from ecg_platform.data.qrs import detect_beats
 from ecg_platform.engine.inference import predict_proba
@@ -40,12 +41,7 @@ EXCERPTS = Path("tests/data/mitdb").resolve()
 def _timed(action: Callable[[], object], repeats: int) -> tuple[float, float, float]:
     """Wall seconds of the first call, the median wall and CPU (all threads) seconds of the
     others: CPU time shows the work when other jobs share the cores and stretch the wall time."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        action()
-        wall.append(time.perf_counter() - started)
-        cpu.append(time.process_time() - started_cpu)
+    wall, cpu = wall_and_cpu(action, repeats)
     return wall[0], statistics.median(wall[1:]), statistics.median(cpu[1:])
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -88,6 +90,28 @@ def _copy_record(
     for suffix in suffixes:
         shutil.copyfile(source / f"{record}{suffix}", dest / f"{record}{suffix}")
     return dest
+
+
+def _python_at_once(script: str, argv: list[list[str]], cwd: Path) -> list[tuple[int, str]]:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for args in argv
+    ]
+    outputs = [process.communicate(timeout=400)[0] for process in processes]
+    return [(p.returncode, out) for p, out in zip(processes, outputs, strict=True)]
+
+
+@pytest.fixture
+def python_at_once() -> Callable[[str, list[list[str]], Path], list[tuple[int, str]]]:
+    """`python_at_once(script, argv, cwd)` starts one real Python process per argument list at
+    once and returns each one's exit code and output."""
+    return _python_at_once
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from ecg_platform.data.config import data_config
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import CNN1D
 from ecg_platform.tracking.model_io import check_pickle_free, load_state_dict, log_model
+from ecg_platform.tracking.model_serving import free_port
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import TRACKING
@@ -148,12 +148,6 @@ def _platform(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_six_commands_first_using_a_new_sqlite_store_leave_it_usable(
     excerpt_dir: Path, tmp_path: Path
 ) -> None:
@@ -180,7 +174,7 @@ def test_six_commands_first_using_a_new_sqlite_store_leave_it_usable(
 def test_a_bad_tracking_uri_fails_fast_in_one_line(
     excerpt_dir: Path, tmp_path: Path, uri: str, says: str
 ) -> None:
-    port = str(_free_port())
+    port = str(free_port())
     env = {"MLFLOW_TRACKING_URI": uri.format(port=port)}
     args = ("individual", "--patient", "233", "--data-dir", str(excerpt_dir))
     started = time.monotonic()

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from ecg_platform.tracking.model_serving import free_port
 from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.tracking.server import ServerConfig, postgres, tracking_server
 
@@ -46,19 +44,13 @@ promote_if_better(MODEL, version)
 """.replace("EPOCHS", str(EPOCHS)).replace("MODEL", repr(MODEL))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL cluster and an `mlflow server` on it, both on 127.0.0.1; yields the URL.
     (Its folder is world-traversable: as root the cluster runs as the postgres user.)"""
     root = Path(tempfile.mkdtemp(prefix="ecg-team-server-"))
     root.chmod(0o755)
-    config = ServerConfig(root=root, port=_free_port(), db_port=_free_port())
+    config = ServerConfig(root=root, port=free_port(), db_port=free_port())
     try:
         with postgres(config) as backend, tracking_server(config, backend):
             yield config.url
@@ -66,19 +58,9 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _train_at_once(uri: str, cwd: Path) -> None:
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", TRAINING_PROCESS, uri, str(index)],
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for index in range(PROCESSES)
-    ]
-    outputs = [process.communicate(timeout=400)[0] for process in processes]
-    failed = [out for process, out in zip(processes, outputs, strict=True) if process.returncode]
+def _train_at_once(uri: str, cwd: Path, python_at_once) -> None:
+    results = python_at_once(TRAINING_PROCESS, [[uri, str(i)] for i in range(PROCESSES)], cwd)
+    failed = [output for code, output in results if code]
     assert not failed, failed[0][-3000:]
 
 
@@ -100,13 +82,13 @@ def _check_nothing_lost(uri: str) -> None:
 
 
 def test_eight_processes_on_a_postgresql_server_lose_nothing(
-    postgres_server: str, tmp_path: Path
+    postgres_server: str, tmp_path: Path, python_at_once
 ) -> None:
-    _train_at_once(postgres_server, tmp_path)
+    _train_at_once(postgres_server, tmp_path, python_at_once)
     _check_nothing_lost(postgres_server)
 
 
-def test_eight_processes_on_a_new_sqlite_store_lose_nothing(tmp_path: Path) -> None:
+def test_eight_processes_on_a_new_sqlite_store_lose_nothing(tmp_path: Path, python_at_once) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    _train_at_once(uri, tmp_path)
+    _train_at_once(uri, tmp_path, python_at_once)
     _check_nothing_lost(uri)

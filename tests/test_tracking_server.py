@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +23,11 @@ from ecg_platform.data.dataset import StudyData
 from ecg_platform.data.patients import PatientSelection
 from ecg_platform.data.source import DataSource
 from ecg_platform.tracking.model_io import PYFUNC_CONFIG
+from ecg_platform.tracking.model_serving import free_port
 from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.individual import run_individual
 from ecg_platform.workflows.request import StageRequest
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_until_healthy(url: str, server: subprocess.Popen, timeout: float = 90) -> None:
@@ -53,7 +47,7 @@ def _wait_until_healthy(url: str, server: subprocess.Popen, timeout: float = 90)
 def server(tmp_path: Path, empty_mlflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A tracking server on a free local port; this process logs to it."""
     shutil.copy(empty_mlflow_db, tmp_path / "server.db")
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     command = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1"]
     command += ["--port", url.rsplit(":", 1)[1], "--workers", "1", "--serve-artifacts"]
     command += ["--backend-store-uri", f"sqlite:///{tmp_path}/server.db"]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.tracking.model_serving import free_port
 from ecg_platform.tracking.store import prepare_store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -25,26 +23,12 @@ mlflow.set_experiment(f"experiment-{sys.argv[2]}")
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_six_processes_first_using_a_new_sqlite_store_all_succeed(tmp_path: Path) -> None:
+def test_six_processes_first_using_a_new_sqlite_store_all_succeed(
+    tmp_path: Path, python_at_once
+) -> None:
     uri = f"sqlite:///{tmp_path}/fresh.db"
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", FIRST_USE, uri, str(index)],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for index in range(6)
-    ]
-    outputs = [process.communicate(timeout=180)[0] for process in processes]
-    assert [process.returncode for process in processes] == [0] * 6, outputs
+    results = python_at_once(FIRST_USE, [[uri, str(index)] for index in range(6)], tmp_path)
+    assert [code for code, _ in results] == [0] * 6, results
     names = {experiment.name for experiment in MlflowClient(uri).search_experiments()}
     assert {f"experiment-{index}" for index in range(6)} <= names
 
@@ -55,7 +39,7 @@ def test_an_unknown_scheme_is_one_line() -> None:
 
 
 def test_a_port_without_a_server_fails_within_seconds() -> None:
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     with pytest.raises(EcgPlatformError, match=f"no tracking server answers at {uri}"):
         prepare_store(uri)

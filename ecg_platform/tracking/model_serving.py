@@ -4,13 +4,12 @@ it: ready when this yields, stopped on exit."""
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ecg_platform.tracking.server import wait_until_healthy
+from ecg_platform.tracking.server import running_server
 
 HOST = "127.0.0.1"
 
@@ -31,15 +30,6 @@ def model_server(model_uri: str, log_path: Path, port: int | None = None) -> Ite
         *(sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri),
         *("--env-manager", "local", "--host", HOST, "--port", str(port), "--workers", "1"),
     ]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://{HOST}:{port}"
-    try:
-        wait_until_healthy(url, process)
+    with running_server(command, log_path, url):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()

@@ -83,10 +83,18 @@ def tracking_server(config: ServerConfig, backend_uri: str) -> Iterator[subproce
         *("--backend-store-uri", backend_uri),
         *("--serve-artifacts", "--artifacts-destination", str(artifacts)),
     ]
-    with open(config.root / "mlflow-server.log", "ab") as log:
+    with running_server(command, config.root / "mlflow-server.log", config.url) as process:
+        yield process
+
+
+@contextmanager
+def running_server(command: list[str], log_path: Path, url: str) -> Iterator[subprocess.Popen]:
+    """`command` started with its output appended to `log_path`, ready (answering /health at
+    `url`) when this yields; terminated on exit (killed if it lingers over 30 s)."""
+    with open(log_path, "ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until_healthy(config.url, process)
+        wait_until_healthy(url, process)
         yield process
     finally:
         process.terminate()
