@@ -7,6 +7,7 @@ below take the result as it is.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ from ecg_platform.workflows.request import ReportRequest, ReproduceRequest, Stag
 from ecg_platform.workflows.settings import GridSpec, stage_defaults
 
 Params = Mapping[str, Any]
+log = logging.getLogger(__name__)
 
 
 def data_source(params: Params) -> DataSource:
@@ -32,10 +34,16 @@ def data_source(params: Params) -> DataSource:
 def check_tracking_store() -> None:
     """The tracking store, checked before any data is touched: a dead server, a read-only
     directory or a bad URI fails here in seconds, in one line (and a new SQLite store is
-    migrated once, under a lock, before any worker starts)."""
+    migrated once, under a lock, before any worker starts). Runs left RUNNING by a process of
+    this host that has died since (kill -9) are ended FAILED here, so none stays RUNNING."""
     from ecg_platform.tracking.store import prepare_store
+    from ecg_platform.tracking.worker_runs import fail_runs_of_dead_processes
 
     prepare_store()
+    if ended := fail_runs_of_dead_processes():
+        log.warning(
+            "ended FAILED %d run(s) whose process had died: %s", len(ended), ", ".join(ended)
+        )
 
 
 def stage_request(

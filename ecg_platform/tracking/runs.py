@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping
@@ -26,7 +28,9 @@ from mlflow.utils.time import get_current_time_millis
 from ecg_platform.tracking.schema import (
     FAILURE_TAG,
     GIT_COMMIT_TAG,
+    HOST_TAG,
     PATIENT_TAG,
+    PID_TAG,
     STAGE_TAG,
     TRACKING,
     Stage,
@@ -114,14 +118,16 @@ def stage_run(
     a running run of any process, in its experiment) and always end it.
 
     The run ends FINISHED, KILLED (Ctrl-C or SIGTERM) or FAILED (any other exception, whose
-    message is kept in the `failure_reason` tag).
+    message is kept in the `failure_reason` tag). Its `host` and `pid` tags name this process, so
+    that a later command can end it FAILED should the process die without closing it (kill -9).
     """
     parent = mlflow.active_run()
     if parent_run_id:
         nested, experiment_id = True, MlflowClient().get_run(parent_run_id).info.experiment_id
     else:
         experiment_id = parent.info.experiment_id if nested and parent else _stage_experiment(stage)
-    all_tags = {STAGE_TAG: stage, PATIENT_TAG: patient, GIT_COMMIT_TAG: git_commit(), **tags}
+    all_tags = {STAGE_TAG: stage, PATIENT_TAG: patient, GIT_COMMIT_TAG: git_commit()}
+    all_tags |= {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), **tags}
     with _interrupts_handled():
         active = mlflow.start_run(
             experiment_id=experiment_id,

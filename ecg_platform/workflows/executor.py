@@ -10,6 +10,8 @@ result as it finishes), `describe` and `close`; workers call `call_job` and are 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import math
 import multiprocessing
@@ -30,6 +32,7 @@ from ecg_platform.workflows.progress import Progress
 
 T = TypeVar("T")
 DEAD_WORKER = "its worker process died"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 log = logging.getLogger(__name__)
 
 
@@ -126,14 +129,31 @@ def call_job(job: Job[T]) -> JobResult[T]:
     return JobResult(job.name, value, None, _since(started))
 
 
-def prepare_worker(uri: str, threads: int) -> None:
-    """Worker set-up: the parent's store, its share of the cores, no bars, Ctrl-C left to runs."""
+def prepare_worker(uri: str, threads: int, parent_pid: int | None = None) -> None:
+    """Worker set-up: the parent's store, its share of the cores, no bars, Ctrl-C left to runs;
+    with `parent_pid`, death with that parent."""
     import torch
 
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a running run still ends KILLED (stage_run)
     sys.stderr = _NotATerminal(sys.stderr)
     use_tracking_uri(uri)
     torch.set_num_threads(threads)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux `PR_SET_PDEATHSIG`), so
+    that a `kill -9` of a command leaves no worker finishing jobs nobody waits for; the runs
+    such a worker leaves RUNNING are ended by the next command (`fail_runs_of_dead_processes`).
+    Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
 
 
 class LocalPoolExecutor(Executor):
@@ -181,7 +201,7 @@ class LocalPoolExecutor(Executor):
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=prepare_worker,
-                initargs=(tracking_uri(), threads_per_worker(self.workers)),
+                initargs=(tracking_uri(), threads_per_worker(self.workers), os.getpid()),
             )
         return self.pool
 
