@@ -105,6 +105,18 @@ def git_commit() -> str:
     return result.stdout.strip()
 
 
+def standard_tags(stage: Stage, patient: str) -> dict[str, str]:
+    """The tags every run carries: its stage, patient, code, and the host and process writing it
+    (so that a later command can end it FAILED should that process die without closing it)."""
+    return {
+        STAGE_TAG: stage,
+        PATIENT_TAG: patient,
+        GIT_COMMIT_TAG: git_commit(),
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(os.getpid()),
+    }
+
+
 @contextlib.contextmanager
 def stage_run(
     stage: Stage,
@@ -118,16 +130,14 @@ def stage_run(
     a running run of any process, in its experiment) and always end it.
 
     The run ends FINISHED, KILLED (Ctrl-C or SIGTERM) or FAILED (any other exception, whose
-    message is kept in the `failure_reason` tag). Its `host` and `pid` tags name this process, so
-    that a later command can end it FAILED should the process die without closing it (kill -9).
+    message is kept in the `failure_reason` tag). It carries the `standard_tags`.
     """
     parent = mlflow.active_run()
     if parent_run_id:
         nested, experiment_id = True, MlflowClient().get_run(parent_run_id).info.experiment_id
     else:
         experiment_id = parent.info.experiment_id if nested and parent else _stage_experiment(stage)
-    all_tags = {STAGE_TAG: stage, PATIENT_TAG: patient, GIT_COMMIT_TAG: git_commit()}
-    all_tags |= {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), **tags}
+    all_tags = standard_tags(stage, patient) | dict(tags)
     with _interrupts_handled():
         active = mlflow.start_run(
             experiment_id=experiment_id,

@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.worker_runs import fail_open_children, tracking_uri
+from ecg_platform.workflows.executor_spec import Workers, as_spec
 from ecg_platform.workflows.progress import Progress
 from ecg_platform.workflows.worker_process import captured_log, prepare_worker
 
@@ -74,9 +75,15 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or cpu_cores()) // workers)
 
 
-def make_executor(workers: int) -> Executor:
-    """The executor the workflows use: `workers` local processes (one: this process)."""
-    return LocalPoolExecutor(workers)
+def make_executor(workers: Workers) -> Executor:
+    """The executor the workflows use: a worker count is that many local processes (one: this
+    process); a spec may name Ray, imported only then."""
+    spec = as_spec(workers)
+    if spec.backend == "ray":
+        from ecg_platform.workflows.ray_executor import RayExecutor
+
+        return RayExecutor(spec.workers, spec.ray_address)
+    return LocalPoolExecutor(spec.workers or cpu_cores())
 
 
 def dead_worker_result(name: str, detail: str) -> JobResult[Any]:
@@ -88,6 +95,11 @@ class Executor(ABC):
     """Runs independent jobs, `workers` at a time; use it as a context manager."""
 
     workers: int
+
+    @property
+    def in_process(self) -> bool:
+        """Whether jobs run one at a time in this process (so in its active MLflow run)."""
+        return False
 
     def run(self, jobs: Sequence[Job[T]], label: str) -> dict[str, JobResult[T]]:
         """Every job's result by name, in the order of `jobs`, one progress line each. Jobs
@@ -173,6 +185,10 @@ class LocalPoolExecutor(Executor):
             raise EcgPlatformError(f"workers must be at least 1, not {workers}")
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
+
+    @property
+    def in_process(self) -> bool:
+        return self.workers == 1
 
     def describe(self) -> str:
         return f"{self.workers} worker(s) x {threads_per_worker(self.workers)} thread(s)"
