@@ -15,8 +15,10 @@ from ecg_platform.cli.options import MODEL_FIELDS, TRAIN_FIELDS
 from ecg_platform.data.config import data_config
 from ecg_platform.data.source import DataSource
 from ecg_platform.engine.config import TrainConfig
+from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import Stage
+from ecg_platform.workflows.executor_spec import ExecutorSpec, Workers
 from ecg_platform.workflows.request import ReportRequest, ReproduceRequest, StageRequest
 from ecg_platform.workflows.settings import GridSpec, stage_defaults
 
@@ -76,6 +78,21 @@ def worker_count(params: Params) -> int:
     return params["workers"] or cpu_cores()
 
 
+def executor_spec(params: Params) -> Workers:
+    """--workers, --executor and --ray-address: a count of local processes, or a Ray spec
+    (`auto` workers: one per CPU of the cluster). A cluster whose workers could not reach the
+    tracking store is refused here, before any run starts; Ray is not imported."""
+    backend, address = params["executor"], params["ray_address"]
+    if backend == "local":
+        if address:
+            raise EcgPlatformError("--ray-address needs --executor ray")
+        return worker_count(params)
+    from ecg_platform.workflows.ray_executor import refuse_driver_only_store
+
+    refuse_driver_only_store(address)
+    return ExecutorSpec(params["workers"], backend, address)
+
+
 def report_request(params: Params) -> ReportRequest:
     """The report's data, patients, parent runs (comma-separated ids) and folder."""
     check_tracking_store()
@@ -95,7 +112,7 @@ def reproduce_request(params: Params) -> ReproduceRequest:
         finetune=stage_defaults("finetune").replace(
             epochs=epochs, seed=seed, encoder_lr_scale=params["encoder_lr_scale"]
         ),
-        workers=worker_count(params),
+        workers=executor_spec(params),
         patients=params["patients"],
         grid_winners=params["hparams"] == "auto",
         out_dir=params["out"],

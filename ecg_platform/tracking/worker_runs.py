@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import mlflow
 from mlflow import MlflowClient
@@ -17,6 +18,7 @@ from ecg_platform.tracking.run_search import RUNNING, RunRecord, child_runs, fin
 from ecg_platform.tracking.schema import FAILURE_TAG, HOST_TAG, PID_TAG
 
 PROCESS_GONE = "its process died without ending the run (pid {pid} on {host})"
+DRIVER_ONLY_SCHEMES = frozenset({"", "file", "sqlite"})
 START_TIME_SLACK_S = 2.0  # a process started this long after the run began is not its writer
 
 
@@ -30,6 +32,12 @@ def use_tracking_uri(uri: str) -> None:
     os.environ.pop(MLFLOW_RUN_ID.name, None)
     os.environ[MLFLOW_TRACKING_URI.name] = uri
     mlflow.set_tracking_uri(uri)
+
+
+def driver_only_store(uri: str) -> bool:
+    """Whether the store behind `uri` is a file of this machine (a SQLite file, `./mlruns`),
+    which the workers of a cluster's other machines cannot reach."""
+    return urlsplit(uri).scheme.split("+")[0] in DRIVER_ONLY_SCHEMES
 
 
 def fail_open_children(parent_run_id: str, reason: str) -> list[str]:

@@ -12,6 +12,7 @@ from ecg_platform.data.patients import PatientSelection
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.workflows.executor import Job, make_executor
+from ecg_platform.workflows.executor_spec import Workers
 from ecg_platform.workflows.progress import announce
 from ecg_platform.workflows.request import RunOutcome, StageRequest
 from ecg_platform.workflows.tracked_run import load_request_study
@@ -45,9 +46,10 @@ def patient_jobs(
 
 
 def run_patients(
-    outer: TrackedRun, request: StageRequest, train_one: TrainOne, workers: int
+    outer: TrackedRun, request: StageRequest, train_one: TrainOne, workers: Workers
 ) -> list[RunOutcome]:
-    """Every requested patient's run nested under `outer`, `workers` at a time, and their mean
+    """Every requested patient's run nested under `outer`, `workers` at a time (a count: local
+    processes; or an `ExecutorSpec`, e.g. Ray), and their mean
     and median test balanced accuracy on `outer`. A failed run does not stop the others; the
     stage fails at the end, naming them."""
     records = load_request_study(request).records
