@@ -6,10 +6,10 @@ no-op jobs/s on the warm executor and the worker time each costs (workers / rate
 wall time of a fixed grid search (real training, tracked; a fresh store per case, so nothing is
 reused). Then the tracking server's write rate: threads logging one epoch's metrics batch each,
 as fast as it answers. The cluster case and the write rate log to a local `mlflow server`
-(sqlite; `--write-uri`: a running server, e.g. `make server`'s PostgreSQL); the others to a
-sqlite file.
+(sqlite; `--write-uri`: a running server, e.g. `make server`'s PostgreSQL), which also counts
+the requests the grid's jobs make (its access log); the others to a sqlite file.
 
-    python benchmarks/bench_executor.py [--patients 105,106] [--epochs 2]
+    python benchmarks/bench_executor.py [--patients 105] [--epochs 2]
         [--grid-batch-sizes 16,32] [--grid-lrs 0.01,0.001] [--grid-weighted true]
         [--cases local1,local2,ray1,ray2,cluster2] [--noop-jobs 100] [--write-uri URL]
     # the issue's grid: --patients 105,106,201,203 --grid-batch-sizes 4,16,32
@@ -77,22 +77,23 @@ def main() -> None:
     print(f"grid: {len(patients)} patients x {len(grid.settings())} settings = {jobs} jobs")
     print(f"at {args.epochs} epochs; {args.noop_jobs} no-op jobs per case")
     header = f"{'case':<10}{'start s':>9}{'no-op jobs/s':>14}{'ms/job':>8}"
-    print(header + f"{'grid wall s':>13}{'grid jobs/s':>13}  executor")
+    print(header + f"{'grid wall s':>13}{'grid jobs/s':>13}{'requests/job':>14}  executor")
     for name in filter(None, args.cases.split(",")):
         backend, workers, cluster = CASES[name]
-        with _case_store(server=cluster) as _, _cluster(cluster) as address:
+        with _case_store(server=cluster) as (_, log), _cluster(cluster) as address:
             spec = ExecutorSpec(workers, backend, address)
             start, rate, where = _noop_rates(spec, args.noop_jobs)
-            started = time.perf_counter()
+            before, started = _requests(log), time.perf_counter()
             run_grid_search(request, grid, "individual", spec)
             wall = time.perf_counter() - started
+            requests = f"{(_requests(log) - before) / jobs:.1f}" if log else "-"
         overhead_ms = workers / rate * 1000
         print(
             f"{name:<10}{start:>9.1f}{rate:>14.1f}{overhead_ms:>8.1f}"
-            f"{wall:>13.1f}{jobs / wall:>13.3f}  {where}"
+            f"{wall:>13.1f}{jobs / wall:>13.3f}{requests:>14}  {where}"
         )
     with contextlib.ExitStack() as stack:
-        uri = args.write_uri or stack.enter_context(_case_store(server=True))
+        uri = args.write_uri or stack.enter_context(_case_store(server=True))[0]
         rate = _write_rate(uri)
     server = args.write_uri or "a fresh mlflow server on sqlite, 1 worker"
     print(f"tracking writes: {rate:.0f} metric batches/s ({EPOCH_METRICS} metrics each) from")
@@ -102,7 +103,7 @@ def main() -> None:
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--patients", default="105,106")
+    parser.add_argument("--patients", default="105")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--grid-batch-sizes", default="16,32")
     parser.add_argument("--grid-lrs", default="0.01,0.001")
@@ -130,21 +131,29 @@ def _noop_rates(spec: ExecutorSpec, count: int) -> tuple[float, float, str]:
 
 
 @contextlib.contextmanager
-def _case_store(server: bool) -> Iterator[str]:
-    """A fresh store (a sqlite file, or an `mlflow server` on it) this process logs to."""
+def _case_store(server: bool) -> Iterator[tuple[str, Path | None]]:
+    """A fresh store (a sqlite file, or an `mlflow server` on it) this process logs to: its URI
+    and the server's log (None for the file)."""
     with tempfile.TemporaryDirectory(prefix="bench-executor-") as folder:
         backend = f"sqlite:///{folder}/mlflow.db"
         prepare_store(backend)
         with contextlib.ExitStack() as stack:
-            uri = backend
+            uri, log = backend, None
             if server:
                 config = ServerConfig(root=Path(folder), port=free_port(), workers=1)
                 stack.enter_context(tracking_server(config, backend))
-                uri = config.url
+                uri, log = config.url, Path(folder) / "mlflow-server.log"
             mlflow.set_tracking_uri(uri)
             with _cwd(Path(folder)):
-                yield uri
+                yield uri, log
             mlflow.set_tracking_uri(None)
+
+
+def _requests(log: Path | None) -> int:
+    """The API requests the server has answered so far (its access log's lines)."""
+    if log is None:
+        return 0
+    return sum(" /api/" in line for line in log.read_text(errors="replace").splitlines())
 
 
 @contextlib.contextmanager

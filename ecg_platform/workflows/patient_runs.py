@@ -49,9 +49,9 @@ def run_patients(
     outer: TrackedRun, request: StageRequest, train_one: TrainOne, workers: Workers
 ) -> list[RunOutcome]:
     """Every requested patient's run nested under `outer`, `workers` at a time (a count: local
-    processes; or an `ExecutorSpec`, e.g. Ray), and their mean
-    and median test balanced accuracy on `outer`. A failed run does not stop the others; the
-    stage fails at the end, naming them."""
+    processes; or an `ExecutorSpec`, e.g. Ray), and their mean and median test balanced
+    accuracy on `outer`. A failed run does not stop the others; the stage fails at the end,
+    naming them."""
     records = load_request_study(request).records
     outer.log_params({"data.patients": ",".join(records)})
     with make_executor(workers) as executor:
