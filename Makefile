@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,server]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,server,ray]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -1,8 +1,12 @@
-"""The executor in this process and in spawned workers: results, failure isolation, dead workers."""
+"""The executor in this process and in spawned workers: results, failure isolation, dead
+workers run once more, worker logs in the parent's."""
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -27,11 +31,10 @@ def _die_in_a_run(parent_run_id: str) -> None:
         os._exit(3)  # the worker process dies with its run open
 
 
-def _children(parent_run_id: str) -> dict[str, Run]:
+def _runs_under(parent_run_id: str) -> list[Run]:
     client = MlflowClient()
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]
-    runs = client.search_runs(experiments, f"tags.mlflow.parentRunId = '{parent_run_id}'")
-    return {run.info.run_name: run for run in runs}
+    return client.search_runs(experiments, f"tags.mlflow.parentRunId = '{parent_run_id}'")
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -50,12 +53,12 @@ def test_a_job_that_raises_is_reported_and_the_others_finish(
     assert results["raises"].error == "ValueError: this setting diverged"
     assert results["raises"].value is None
     assert all(result.seconds >= 0 for result in results.values())
-    (failed,) = _children(parent.run_id).values()
+    (failed,) = _runs_under(parent.run_id)
     assert failed.info.status == "FAILED"
     assert failed.data.tags["failure_reason"] == "ValueError: this setting diverged"
 
 
-def test_a_dead_worker_leaves_its_run_failed_and_the_next_jobs_get_a_fresh_pool(
+def test_a_worker_that_dies_twice_fails_the_job_its_runs_end_failed_and_a_fresh_pool_goes_on(
     mlflow_store: str,
 ) -> None:
     with stage_run("individual", "all", {}) as parent, LocalPoolExecutor(2) as executor:
@@ -63,10 +66,53 @@ def test_a_dead_worker_leaves_its_run_failed_and_the_next_jobs_get_a_fresh_pool(
         after = executor.run([Job("four", _square, 4), Job("five", _square, 5)], "test")
     assert str(dead["dies"].error).startswith(f"{DEAD_WORKER}: ")
     assert [result.value for result in after.values()] == [16, 25]
-    (orphan,) = _children(parent.run_id).values()
-    assert orphan.info.status == "FAILED"
-    assert orphan.data.tags["failure_reason"] == DEAD_WORKER
+    attempts = [run for run in _runs_under(parent.run_id) if run.info.run_name == "dies"]
+    assert len(attempts) == 2  # run once more before it counts as failed
+    assert {run.info.status for run in attempts} == {"FAILED"}
+    assert {run.data.tags["failure_reason"] for run in attempts} == {DEAD_WORKER}
     assert MlflowClient().get_run(parent.run_id).info.status == "FINISHED"
+
+
+def _die_the_first_time(marker_and_parent: tuple[str, str]) -> str:
+    """Dies (with a run open) unless the marker file exists, which it creates first."""
+    marker, parent_run_id = marker_and_parent
+    first = not os.path.exists(marker)
+    Path(marker).touch()
+    with stage_run("individual", "233", {}, run_name="flaky", parent_run_id=parent_run_id):
+        if first:
+            os._exit(9)
+    return "second attempt"
+
+
+def test_a_job_whose_worker_died_once_is_run_again_and_finishes(
+    mlflow_store: str, tmp_path: Path
+) -> None:
+    with stage_run("individual", "all", {}) as parent, LocalPoolExecutor(2) as executor:
+        flaky = (str(tmp_path / "died-once"), parent.run_id)
+        jobs = [Job("flaky", _die_the_first_time, flaky, parent.run_id), Job("six", _square, 6)]
+        results = executor.run(jobs, "test")
+    assert results["flaky"].value == "second attempt"
+    assert results["six"].value == 36
+    statuses = sorted(run.info.status for run in _runs_under(parent.run_id))
+    assert statuses == ["FAILED", "FINISHED"]  # the dead attempt's run never stays RUNNING
+
+
+def _warn_and_fail(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=1)
+    raise RuntimeError("a bug in a worker")
+
+
+def test_worker_warnings_and_tracebacks_reach_the_parents_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with LocalPoolExecutor(2) as executor, caplog.at_level(logging.WARNING):
+        (result,) = executor.run([Job("noisy", _warn_and_fail, "mind the gap")], "test").values()
+    assert result.error == "RuntimeError: a bug in a worker"
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "[noisy] WARNING py.warnings:" in logged and "mind the gap" in logged
+    assert "[noisy] WARNING ecg_platform.workflows.executor: job noisy failed" in logged
+    assert "Traceback (most recent call last)" in logged
+    assert "RuntimeError: a bug in a worker" in logged
 
 
 def test_at_least_one_worker() -> None:

@@ -130,3 +130,31 @@ def test_the_winner_has_the_best_validation_accuracy_then_the_lower_loss() -> No
     assert pick_winner([_result(math.nan, 0.1), _result(0.6, 0.9)]) == _result(0.6, 0.9)
     assert pick_winner([_result(0.99, 0.1, "FAILED"), _result(0.6, 0.9)]) == _result(0.6, 0.9)
     assert pick_winner([_result(0.99, 0.1, "FAILED")]) is None
+
+
+def test_every_patients_settings_are_queued_at_once_under_their_patients_runs(
+    mlflow_store: str, excerpt_dir: Path, cache_dir: Path
+) -> None:
+    output = _invoke(
+        "grid-search", "--data-dir", excerpt_dir, "--cache-dir", cache_dir,
+        "--patient", "119,233", "--epochs", 1, "--workers", 2,
+        "--grid-batch-sizes", 32, "--grid-lrs", "0.01,0.001", "--grid-weighted", "true",
+    )  # fmt: skip
+    assert "grid-search: 4 settings, 0 reused (already finished), 4 to run on 2 worker(s)" in output
+    runs = _runs("grid-search")
+    (top,) = [run for run in runs if run.data.tags["grid_role"] == "patients"]
+    patients = {
+        run.data.tags["patient"]: run for run in runs if run.data.tags["grid_role"] == "patient"
+    }
+    assert set(patients) == {"119", "233"}
+    for patient, run in patients.items():
+        assert run.data.tags["mlflow.parentRunId"] == top.info.run_id
+        settings = [
+            setting
+            for setting in runs
+            if setting.data.tags.get("mlflow.parentRunId") == run.info.run_id
+        ]
+        assert {setting.data.tags["patient"] for setting in settings} == {patient}
+        assert len(settings) == 2
+        assert run.data.tags["grid_winner_run_id"] in {s.info.run_id for s in settings}
+    assert {run.info.status for run in runs} == {"FINISHED"}

@@ -139,6 +139,7 @@ def test_mlproject_defaults_resolve_to_the_typed_configs(
     assert _resolved(entry_point, params) == _expected(entry_point, source)
     if "workers" in params:
         assert params["workers"] is None  # auto: one per core
+        assert (params["executor"], params["ray_address"]) == ("local", "")
     if "pretrained" in params:
         assert (params["pretrained"], params["force"]) == (TRACKING.default_pretrained_uri, False)
     if entry_point == "grid_search":

@@ -25,6 +25,7 @@ from ecg_platform.data.config import CACHE_DIR_ENV, DATA_DIR_ENV, DATA_PATHS, DE
 from ecg_platform.data.labels import LABEL_SETS
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import TRACKING, Stage
+from ecg_platform.workflows.executor_spec import BACKENDS
 from ecg_platform.workflows.request import PER_PATIENT_FIELDS
 from ecg_platform.workflows.settings import REPORT_DIR, stage_defaults
 
@@ -230,6 +231,25 @@ WORKERS_OPTION = click.option(
     type=OrAuto(POSITIVE_INT),
     default=AUTO,
     help="Runs trained at once, each in its own process. auto: one per CPU core.",
+)
+EXECUTOR_OPTIONS = stacked(
+    [
+        click.option(
+            "--executor",
+            type=click.Choice(BACKENDS),
+            default="local",
+            help="Where the runs train: local processes, or Ray tasks (pip install "
+            "'ecg-platform[ray]'; --workers auto: one per CPU of the Ray cluster).",
+        ),
+        click.option(
+            "--ray-address",
+            default="",
+            metavar="ADDRESS",
+            help="With --executor ray: empty starts a Ray on this machine for the command; "
+            "auto or ray://HOST:PORT joins that cluster (its workers need a tracking server: "
+            "MLFLOW_TRACKING_URI=http://...).",
+        ),
+    ]
 )
 OUT_OPTION = click.option(
     "--out",

@@ -7,6 +7,7 @@ below take the result as it is.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from ecg_platform.engine.config import TrainConfig
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import TRACKING, Stage, model_family
+from ecg_platform.workflows.executor_spec import ExecutorSpec, Workers
 from ecg_platform.workflows.request import ReportRequest, ReproduceRequest, StageRequest
 from ecg_platform.workflows.settings import GridSpec, stage_defaults
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from ecg_platform.workflows.predict import PredictRequest
 
 Params = Mapping[str, Any]
+log = logging.getLogger(__name__)
 
 
 def data_source(params: Params) -> DataSource:
@@ -38,10 +41,16 @@ def data_source(params: Params) -> DataSource:
 def check_tracking_store() -> None:
     """The tracking store, checked before any data is touched: a dead server, a read-only
     directory or a bad URI fails here in seconds, in one line (and a new SQLite store is
-    migrated once, under a lock, before any worker starts)."""
+    migrated once, under a lock, before any worker starts). Runs left RUNNING by a process of
+    this host that has died since (kill -9) are ended FAILED here, so none stays RUNNING."""
     from ecg_platform.tracking.store import prepare_store
+    from ecg_platform.tracking.worker_runs import fail_runs_of_dead_processes
 
     prepare_store()
+    if ended := fail_runs_of_dead_processes():
+        log.warning(
+            "ended FAILED %d run(s) whose process had died: %s", len(ended), ", ".join(ended)
+        )
 
 
 def stage_request(
@@ -94,6 +103,21 @@ def worker_count(params: Params) -> int:
     return params["workers"] or cpu_cores()
 
 
+def executor_spec(params: Params) -> Workers:
+    """--workers, --executor and --ray-address: a count of local processes, or a Ray spec
+    (`auto` workers: one per CPU of the cluster). A cluster whose workers could not reach the
+    tracking store is refused here, before any run starts; Ray is not imported."""
+    backend, address = params["executor"], params["ray_address"]
+    if backend == "local":
+        if address:
+            raise EcgPlatformError("--ray-address needs --executor ray")
+        return worker_count(params)
+    from ecg_platform.workflows.ray_executor import refuse_driver_only_store
+
+    refuse_driver_only_store(address)
+    return ExecutorSpec(params["workers"], backend, address)
+
+
 def report_request(params: Params) -> ReportRequest:
     """The report's data, patients, parent runs (comma-separated ids) and folder."""
     check_tracking_store()
@@ -114,7 +138,7 @@ def reproduce_request(params: Params) -> ReproduceRequest:
         finetune=stage_defaults("finetune").replace(
             epochs=epochs, seed=seed, encoder_lr_scale=params["encoder_lr_scale"]
         ),
-        workers=worker_count(params),
+        workers=executor_spec(params),
         patients=params["patients"],
         grid_winners=params["hparams"] == "auto",
         out_dir=params["out"],

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from ecg_platform.cli.options import (
+    EXECUTOR_OPTIONS,
     OUT_OPTION,
     TRAIN_FIELDS,
     WORKERS_OPTION,
@@ -54,6 +55,7 @@ def report(**options: Any) -> None:
     help="Pretraining epochs.",
 )
 @WORKERS_OPTION
+@EXECUTOR_OPTIONS
 @click.option(
     "--hparams",
     type=click.Choice(["study-table", "auto"]),

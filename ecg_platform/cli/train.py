@@ -7,8 +7,13 @@ from typing import Any, get_args
 
 import click
 
-from ecg_platform.cli.options import WORKERS_OPTION, pretrained_options, training_options
-from ecg_platform.cli.resolve import grid_spec, pretrained_uri, stage_request, worker_count
+from ecg_platform.cli.options import (
+    EXECUTOR_OPTIONS,
+    WORKERS_OPTION,
+    pretrained_options,
+    training_options,
+)
+from ecg_platform.cli.resolve import executor_spec, grid_spec, pretrained_uri, stage_request
 from ecg_platform.cli.types import POSITIVE_FLOAT, POSITIVE_INT, CommaList, listed
 from ecg_platform.tracking.schema import PatientMode
 from ecg_platform.workflows.request import RunOutcome
@@ -37,6 +42,7 @@ def pretrain(**options: Any) -> None:
 @click.command(context_settings={"show_default": True})
 @training_options("individual")
 @WORKERS_OPTION
+@EXECUTOR_OPTIONS
 def individual(**options: Any) -> None:
     """Train one CNN per patient from scratch on that patient's windows only.
 
@@ -46,13 +52,14 @@ def individual(**options: Any) -> None:
     from ecg_platform.workflows.individual import run_individual
 
     request = stage_request("individual", options)
-    _echo_outcomes(run_individual(request, worker_count(options)))
+    _echo_outcomes(run_individual(request, executor_spec(options)))
 
 
 @click.command(context_settings={"show_default": True})
 @training_options("finetune")
 @pretrained_options()
 @WORKERS_OPTION
+@EXECUTOR_OPTIONS
 def finetune(pretrained: str, force: bool, **options: Any) -> None:
     """Fine-tune the pretrained CNN per patient: frozen encoder, only the head is trained
     (or, with --encoder-lr-scale > 0, the whole network, the encoder at a scaled rate).
@@ -64,7 +71,7 @@ def finetune(pretrained: str, force: bool, **options: Any) -> None:
 
     request = stage_request("finetune", options)
     uri = pretrained_uri(pretrained, request.data)
-    _echo_outcomes(run_finetune(request, uri, force, worker_count(options)))
+    _echo_outcomes(run_finetune(request, uri, force, executor_spec(options)))
 
 
 @click.command("grid-search", context_settings={"show_default": True})
@@ -94,6 +101,7 @@ def finetune(pretrained: str, force: bool, **options: Any) -> None:
     help="Weighted sampling settings to try.",
 )
 @WORKERS_OPTION
+@EXECUTOR_OPTIONS
 @pretrained_options()
 def grid_search(mode: PatientMode, pretrained: str, force: bool, **options: Any) -> None:
     """Per patient, one nested run per setting of the grid; record the winner.
@@ -106,7 +114,7 @@ def grid_search(mode: PatientMode, pretrained: str, force: bool, **options: Any)
     from ecg_platform.workflows.grid_search import run_grid_search
 
     request = stage_request("grid-search", options, stage_defaults(mode))
-    grid, workers = grid_spec(options), worker_count(options)
+    grid, workers = grid_spec(options), executor_spec(options)
     uri = pretrained_uri(pretrained, request.data)
     for found in run_grid_search(request, grid, mode, workers, uri, force):
         click.echo(found.summary())

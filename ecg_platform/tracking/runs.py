@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping
@@ -26,7 +28,9 @@ from mlflow.utils.time import get_current_time_millis
 from ecg_platform.tracking.schema import (
     FAILURE_TAG,
     GIT_COMMIT_TAG,
+    HOST_TAG,
     PATIENT_TAG,
+    PID_TAG,
     STAGE_TAG,
     TRACKING,
     Stage,
@@ -101,6 +105,18 @@ def git_commit() -> str:
     return result.stdout.strip()
 
 
+def standard_tags(stage: Stage, patient: str) -> dict[str, str]:
+    """The tags every run carries: its stage, patient, code, and the host and process writing it
+    (so that a later command can end it FAILED should that process die without closing it)."""
+    return {
+        STAGE_TAG: stage,
+        PATIENT_TAG: patient,
+        GIT_COMMIT_TAG: git_commit(),
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(os.getpid()),
+    }
+
+
 @contextlib.contextmanager
 def stage_run(
     stage: Stage,
@@ -115,15 +131,16 @@ def stage_run(
     a running run of any process, in its experiment) and always end it.
 
     The run ends FINISHED, KILLED (Ctrl-C or SIGTERM) or FAILED (any other exception, whose
-    message is kept in the `failure_reason` tag). `system_metrics` samples CPU and memory
-    (psutil) for runs long enough to be worth it: pretraining and `reproduce`.
+    message is kept in the `failure_reason` tag). It carries the `standard_tags`.
+    `system_metrics` samples CPU and memory (psutil) for runs long enough to be worth it:
+    pretraining and `reproduce`.
     """
     parent = mlflow.active_run()
     if parent_run_id:
         nested, experiment_id = True, MlflowClient().get_run(parent_run_id).info.experiment_id
     else:
         experiment_id = parent.info.experiment_id if nested and parent else _stage_experiment(stage)
-    all_tags = {STAGE_TAG: stage, PATIENT_TAG: patient, GIT_COMMIT_TAG: git_commit(), **tags}
+    all_tags = standard_tags(stage, patient) | dict(tags)
     with _interrupts_handled():
         active = mlflow.start_run(
             experiment_id=experiment_id,

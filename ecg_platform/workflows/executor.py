@@ -1,11 +1,11 @@
-"""One interface for running independent jobs (grid settings, patients' runs), and its first
-backend: a pool of local worker processes.
+"""One interface for running independent jobs (grid settings, patients' runs), and its default
+backend: a pool of local worker processes (`ray_executor.RayExecutor` is the other).
 
 `Executor.run(jobs, label)` is what every fan-out calls. It shows progress, isolates failures
-(a job that raises, or whose worker dies, is reported as failed and the others go on) and ends
-FAILED the MLflow runs a dead job left RUNNING. A backend only implements `completed` (each job's
-result as it finishes), `describe` and `close`; workers call `call_job` and are set up with
-`prepare_worker`.
+(a job that raises is reported as failed and the others go on), runs a job whose worker died
+once more before reporting it failed, ends FAILED the MLflow runs a dead worker left RUNNING and
+logs what the workers warned about. A backend only implements `completed` (each job's result as
+it finishes), `describe` and `close`; its workers call `call_job_in_worker`.
 """
 
 from __future__ import annotations
@@ -14,22 +14,23 @@ import logging
 import math
 import multiprocessing
 import os
-import signal
-import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from ecg_platform.errors import EcgPlatformError
-from ecg_platform.tracking.worker_runs import fail_open_children, tracking_uri, use_tracking_uri
+from ecg_platform.tracking.worker_runs import fail_open_children, tracking_uri
+from ecg_platform.workflows.executor_spec import Workers, as_spec
 from ecg_platform.workflows.progress import Progress
+from ecg_platform.workflows.worker_process import captured_log, prepare_worker
 
 T = TypeVar("T")
 DEAD_WORKER = "its worker process died"
+ATTEMPTS = 2  # a job whose worker died (crash, kill, lost node) runs once more
 log = logging.getLogger(__name__)
 
 
@@ -47,12 +48,16 @@ class Job(Generic[T]):
 
 @dataclass(frozen=True)
 class JobResult(Generic[T]):
-    """One job's return value, or the error that stopped it; its wall time in seconds."""
+    """One job's return value, or the error that stopped it; its wall time in seconds.
+    `worker_died`: the error is the worker's death, not the job's (so it may be retried);
+    `log`: what the worker warned about while running it, for the parent's log."""
 
     name: str
     value: T | None
     error: str | None
     seconds: float
+    worker_died: bool = False
+    log: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -65,14 +70,25 @@ def cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def threads_per_worker(workers: int) -> int:
-    """Torch threads per worker so that workers x threads <= cores (at least one)."""
-    return max(1, cpu_cores() // workers)
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """Torch threads per worker so that workers x threads <= cores (default: this machine's)."""
+    return max(1, (cores or cpu_cores()) // workers)
 
 
-def make_executor(workers: int) -> Executor:
-    """The executor the workflows use: `workers` local processes (one: this process)."""
-    return LocalPoolExecutor(workers)
+def make_executor(workers: Workers) -> Executor:
+    """The executor the workflows use: a worker count is that many local processes (one: this
+    process); a spec may name Ray, imported only then."""
+    spec = as_spec(workers)
+    if spec.backend == "ray":
+        from ecg_platform.workflows.ray_executor import RayExecutor
+
+        return RayExecutor(spec.workers, spec.ray_address)
+    return LocalPoolExecutor(spec.workers or cpu_cores())
+
+
+def dead_worker_result(name: str, detail: str) -> JobResult[Any]:
+    """The result of a job whose worker died under it."""
+    return JobResult(name, None, f"{DEAD_WORKER}: {detail}", math.nan, worker_died=True)
 
 
 class Executor(ABC):
@@ -80,20 +96,44 @@ class Executor(ABC):
 
     workers: int
 
+    @property
+    def in_process(self) -> bool:
+        """Whether jobs run one at a time in this process (so in its active MLflow run)."""
+        return False
+
     def run(self, jobs: Sequence[Job[T]], label: str) -> dict[str, JobResult[T]]:
-        """Every job's result by name, in the order of `jobs`, one progress line each."""
+        """Every job's result by name, in the order of `jobs`, one progress line each. Jobs
+        whose worker died run once more after the others (a crash, a lost node, not a bug)."""
         progress = Progress(label, len(jobs))
         results: dict[str, JobResult[T]] = {}
+        pending = list(jobs)
         try:
-            for result in self.completed(jobs):
-                results[result.name] = result
-                progress.finished(result.name, result.error, result.seconds)
+            for attempt in range(1, ATTEMPTS + 1):
+                died = []
+                for result in self.completed(pending):
+                    for line in result.log:
+                        log.warning("[%s] %s", result.name, line)
+                    if result.worker_died and attempt < ATTEMPTS:
+                        log.warning("[%s] %s; running it once more", result.name, result.error)
+                        died.append(result.name)
+                        continue
+                    results[result.name] = result
+                    progress.finished(result.name, result.error, result.seconds)
+                self._end_orphaned_runs([job for job in pending if job.name in died])
+                pending = [job for job in pending if job.name in died]
+                if not pending:
+                    break
         finally:
             progress.close()
-        failed_parents = {job.parent_run_id for job in jobs if not results[job.name].ok}
-        for parent_run_id in sorted(filter(None, failed_parents)):
-            fail_open_children(parent_run_id, DEAD_WORKER)  # every job has ended: none is live
+        self._end_orphaned_runs([job for job in jobs if not results[job.name].ok])
         return {job.name: results[job.name] for job in jobs}
+
+    @staticmethod
+    def _end_orphaned_runs(jobs: Sequence[Job[Any]]) -> None:
+        """End FAILED the runs left RUNNING under these jobs' parents; call it only when no job
+        of theirs runs any more."""
+        for parent_run_id in sorted({job.parent_run_id for job in jobs if job.parent_run_id}):
+            fail_open_children(parent_run_id, DEAD_WORKER)
 
     @abstractmethod
     def completed(self, jobs: Sequence[Job[T]]) -> Iterator[JobResult[T]]:
@@ -115,7 +155,7 @@ class Executor(ABC):
 
 
 def call_job(job: Job[T]) -> JobResult[T]:
-    """Run one job where it is (a worker): an exception becomes its one-line description."""
+    """Run one job where it is: an exception becomes its one-line description."""
     started = time.perf_counter()
     try:
         value = job.function(job.argument)
@@ -126,27 +166,29 @@ def call_job(job: Job[T]) -> JobResult[T]:
     return JobResult(job.name, value, None, _since(started))
 
 
-def prepare_worker(uri: str, threads: int) -> None:
-    """Worker set-up: the parent's store, its share of the cores, no bars, Ctrl-C left to runs."""
-    import torch
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a running run still ends KILLED (stage_run)
-    sys.stderr = _NotATerminal(sys.stderr)
-    use_tracking_uri(uri)
-    torch.set_num_threads(threads)
+def call_job_in_worker(job: Job[T]) -> JobResult[T]:
+    """`call_job` in a worker process: its warnings and tracebacks travel back in the result."""
+    with captured_log() as lines:
+        result = call_job(job)
+    return replace(result, log=tuple(lines))
 
 
 class LocalPoolExecutor(Executor):
     """`workers` spawned processes (fresh interpreters: no forked torch or MLflow state), started
-    on first use and reused, each with cores / workers torch threads; one worker runs the jobs in
-    this process, with its threads as they are. A worker that dies breaks the pool: the jobs in
-    it are reported dead and the next `run` starts a fresh pool."""
+    on first use and reused, each with cores / workers torch threads, each killed when this
+    process dies; one worker runs the jobs in this process, with its threads as they are. A
+    worker that dies breaks the pool: the jobs in it are reported dead (and run again by `run`
+    in a fresh pool)."""
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
             raise EcgPlatformError(f"workers must be at least 1, not {workers}")
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
+
+    @property
+    def in_process(self) -> bool:
+        return self.workers == 1
 
     def describe(self) -> str:
         return f"{self.workers} worker(s) x {threads_per_worker(self.workers)} thread(s)"
@@ -157,14 +199,14 @@ class LocalPoolExecutor(Executor):
             return
         pool = self._pool()
         futures: dict[Future[JobResult[T]], str] = {
-            pool.submit(call_job, job): job.name for job in jobs
+            pool.submit(call_job_in_worker, job): job.name for job in jobs
         }
         for future in as_completed(futures):
             try:
                 yield future.result()
             except BrokenProcessPool as exc:
                 self._drop_broken_pool()
-                yield JobResult(futures[future], None, f"{DEAD_WORKER}: {exc}", math.nan)
+                yield dead_worker_result(futures[future], str(exc))
 
     def close(self, interrupted: bool) -> None:
         if self.pool is None:
@@ -181,7 +223,7 @@ class LocalPoolExecutor(Executor):
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=prepare_worker,
-                initargs=(tracking_uri(), threads_per_worker(self.workers)),
+                initargs=(tracking_uri(), threads_per_worker(self.workers), os.getpid()),
             )
         return self.pool
 
@@ -191,19 +233,6 @@ class LocalPoolExecutor(Executor):
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
-
-
-class _NotATerminal:
-    """A stream that says it is not a terminal, so workers draw no bars over the parent's."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def isatty(self) -> bool:
-        return False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
 
 def _since(started: float) -> float:

@@ -20,6 +20,7 @@ from ecg_platform.tracking.schema import (
     model_family,
 )
 from ecg_platform.tracking.worker_runs import tracking_uri
+from ecg_platform.workflows.executor_spec import Workers
 from ecg_platform.workflows.hyperparams import patient_settings
 from ecg_platform.workflows.patient_runs import outer_run, run_patients
 from ecg_platform.workflows.request import RunOutcome, StageRequest
@@ -52,7 +53,7 @@ def resolve_pretrained(uri: str, data: ProtocolConfig, force: bool) -> ModelSour
 
 
 def run_finetune(
-    request: StageRequest, pretrained_uri: str, force: bool, workers: int = 1
+    request: StageRequest, pretrained_uri: str, force: bool, workers: Workers = 1
 ) -> list[RunOutcome]:
     """Fine-tune, test and register `ecg-finetuned-<patient>` for each requested patient; several
     patients in nested runs, `workers` at a time, all from the version `pretrained_uri` named

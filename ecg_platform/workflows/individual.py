@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ecg_platform.engine.runtime import resolve_device
+from ecg_platform.workflows.executor_spec import Workers
 from ecg_platform.workflows.hyperparams import patient_settings
 from ecg_platform.workflows.patient_runs import outer_run, run_patients
 from ecg_platform.workflows.request import RunOutcome, StageRequest
@@ -14,7 +15,7 @@ from ecg_platform.workflows.tracked_run import (
 )
 
 
-def run_individual(request: StageRequest, workers: int = 1) -> list[RunOutcome]:
+def run_individual(request: StageRequest, workers: Workers = 1) -> list[RunOutcome]:
     """Train, test and register `ecg-individual-<patient>` for each requested patient; several
     patients in nested runs, `workers` at a time."""
     if not request.several_patients:

@@ -12,6 +12,7 @@ from ecg_platform.data.patients import PatientSelection
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.workflows.executor import Job, make_executor
+from ecg_platform.workflows.executor_spec import Workers
 from ecg_platform.workflows.progress import announce
 from ecg_platform.workflows.request import RunOutcome, StageRequest
 from ecg_platform.workflows.tracked_run import load_request_study
@@ -45,12 +46,13 @@ def patient_jobs(
 
 
 def run_patients(
-    request: StageRequest, train_one: TrainOne, workers: int, tags: Mapping[str, str]
+    request: StageRequest, train_one: TrainOne, workers: Workers, tags: Mapping[str, str]
 ) -> list[RunOutcome]:
     """Every requested patient's run nested under one parent run (tagged `tags`), `workers` at
-    a time, and their mean and median test balanced accuracy on the parent. The patients are
-    checked before the parent run exists; a failed run does not stop the others, and the stage
-    fails at the end, naming them."""
+    a time (a count: local processes; or an `ExecutorSpec`, e.g. Ray), and their mean and
+    median test balanced accuracy on the parent. The patients are checked before the parent
+    run exists; a failed run does not stop the others, and the stage fails at the end, naming
+    them."""
     records = load_request_study(request).records
     with outer_run(request, tags) as outer:
         return _run_nested(outer, request, records, train_one, workers)
@@ -61,7 +63,7 @@ def _run_nested(
     request: StageRequest,
     records: Sequence[str],
     train_one: TrainOne,
-    workers: int,
+    workers: Workers,
 ) -> list[RunOutcome]:
     outer.log_params({"data.patients": ",".join(records)})
     with make_executor(workers) as executor:

@@ -25,12 +25,8 @@ from ecg_platform.tracking.schema import (
     STAGE_TAG,
     Stage,
 )
-from ecg_platform.workflows.executor import (
-    Executor,
-    Job,
-    make_executor,
-    threads_per_worker,
-)
+from ecg_platform.workflows.executor import Executor, Job, make_executor
+from ecg_platform.workflows.executor_spec import as_spec
 from ecg_platform.workflows.finetune import train_finetuned
 from ecg_platform.workflows.hyperparams import patient_settings
 from ecg_platform.workflows.individual import train_individual
@@ -62,12 +58,11 @@ class StageTime:
     other: float = 0.0  # the rest of those runs: loading, testing, figures, logging to MLflow
 
 
-def timing_table(times: list[StageTime], workers: int, total: float) -> str:
-    """The time table printed at the end (seconds); `total` also counts opening the runs."""
-    threads = threads_per_worker(workers)
+def timing_table(times: list[StageTime], where: str, total: float) -> str:
+    """The time table printed at the end (seconds); `where` the executor's description;
+    `total` also counts opening the runs."""
     lines = [
-        f"where the time went (s; training and mlflow+other are sums over runs, "
-        f"{workers} worker(s) x {threads} thread(s)):",
+        f"where the time went (s; training and mlflow+other are sums over runs, {where}):",
         f"{'step':<18}{'wall':>8}{'runs':>6}{'reused':>8}{'failed':>8}{'training':>10}"
         f"{'mlflow+other':>14}",
     ]
@@ -229,7 +224,9 @@ def reproduce(request: ReproduceRequest) -> ReproduceOutcome:
             config_params(request.data, request.model, request.patient)
             | {f"pretrain.{key}": value for key, value in asdict(request.pretrain).items()}
             | {"finetune.encoder_lr_scale": request.finetune.encoder_lr_scale}
-            | {"reproduce.workers": request.workers, "reproduce.grid_winners": request.grid_winners}
+            | {"reproduce.workers": as_spec(request.workers).workers or "auto"}
+            | {"reproduce.executor": as_spec(request.workers).describe()}
+            | {"reproduce.grid_winners": request.grid_winners}
             | {"reproduce.repeats": request.repeats}
         )
         started = time.perf_counter()
@@ -243,6 +240,7 @@ def reproduce(request: ReproduceRequest) -> ReproduceOutcome:
             times.append(timing)
             results: dict[str, StageResult] = {}
             with make_executor(request.workers) as executor:
+                where = executor.describe()
                 for stage in PATIENT_STAGES:
                     start_from = pretrained if stage == "finetune" else None
                     results[stage] = patient_step(stage, one, records, executor, start_from, suffix)
@@ -251,7 +249,7 @@ def reproduce(request: ReproduceRequest) -> ReproduceOutcome:
         outcome, timing = report_step(request, repeats, top)
         times.append(timing)
         total = time.perf_counter() - begun
-        table = timing_table(times, request.workers, total)
+        table = timing_table(times, where, total)
         announce(table)
         top.log_metrics(_timing_metrics(times) | {"time_total_s": total})
         _raise_if_failed(

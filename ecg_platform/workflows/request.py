@@ -12,6 +12,7 @@ from ecg_platform.data.source import DataSource
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import Stage
+from ecg_platform.workflows.executor_spec import Workers
 from ecg_platform.workflows.settings import REPORT_DIR, PatientHyperparams
 
 # The training fields a patient stage may leave `auto`: chosen per patient, not per command
@@ -69,7 +70,7 @@ class ReproduceRequest:
     pretrain: TrainConfig
     patient: TrainConfig  # individual
     finetune: TrainConfig
-    workers: int
+    workers: Workers  # a count of local processes, or where and how many (e.g. Ray)
     patients: PatientSelection = EVERY_PATIENT
     model: ModelConfig = field(default_factory=ModelConfig)
     grid_winners: bool = False  # True: a patient's grid-search winner before the study's table
