@@ -9,7 +9,6 @@ beats per minute and sit in their windows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +27,7 @@ from ecg_platform.data.qrs import BeatSource, Detector, beat_samples
 from ecg_platform.data.signal_input import TRAINING_FS, Recording, at_rate
 from ecg_platform.engine.inference import predict_proba
 from ecg_platform.errors import EcgPlatformError
-from ecg_platform.models.cnn1d import load_pretrained
-from ecg_platform.models.config import ModelConfig
 from ecg_platform.models.protocol import Classifier
-from ecg_platform.models.registry import build_model
 
 CLASSES = ("normal", "abnormal")
 REFERENCE_NAMES = {NORMAL: "normal", ABNORMAL: "abnormal"}  # other windows: "none"
@@ -103,15 +99,6 @@ class WindowPipeline:
                 f"{model.config.num_outputs}"
             )
         self.model, self.data, self.threshold = model, data, threshold
-
-    @classmethod
-    def from_weights(
-        cls, weights: Mapping[str, torch.Tensor], data: DataConfig, model: ModelConfig
-    ) -> WindowPipeline:
-        """The model `model` built for the data config's window length, with `weights`."""
-        network = build_model(model, input_length=data.resample_length)
-        load_pretrained(network, weights)
-        return cls(network.eval(), data)
 
     @property
     def window_s(self) -> float:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import torch
+
 from ecg_platform.errors import EcgPlatformError
-from ecg_platform.models.cnn1d import CNN1D
+from ecg_platform.models.cnn1d import CNN1D, load_pretrained
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.models.protocol import Classifier
 
@@ -28,3 +30,13 @@ def build_model(config: ModelConfig, input_length: int) -> Classifier:
     if config.extra_features < 0:
         raise EcgPlatformError(f"extra_features must be >= 0, not {config.extra_features}")
     return builder(config, input_length)
+
+
+def trained_model(
+    config: ModelConfig, input_length: int, weights: Mapping[str, torch.Tensor]
+) -> Classifier:
+    """The architecture built for `input_length` with trained `weights`, in eval mode: a model
+    to apply (every tensor checked by `load_pretrained`)."""
+    model = build_model(config, input_length)
+    load_pretrained(model, weights)
+    return model.eval()

@@ -30,6 +30,7 @@ from ecg_platform.data.signal_input import Recording, recording_from_samples
 from ecg_platform.engine.pipeline import WindowPipeline
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
+from ecg_platform.models.registry import trained_model
 from ecg_platform.tracking.model_io import pip_requirements
 from ecg_platform.tracking.registry import register_model
 from ecg_platform.tracking.schema import DATA_HASH_TAG, TRACKING
@@ -54,7 +55,7 @@ class EcgPipelineModel(mlflow.pyfunc.PythonModel):
         spec = json.loads(Path(context.artifacts["spec"]).read_text())
         weights = torch.load(context.artifacts["weights"], map_location="cpu", weights_only=True)
         data, model = data_config_from_dict(spec["data"]), ModelConfig(**spec["model"])
-        self.pipeline = WindowPipeline.from_weights(weights, data, model)
+        self.pipeline = WindowPipeline(trained_model(model, data.resample_length, weights), data)
 
     # No type hints here: MLflow would turn them into a schema that rejects the request body.
     def predict(self, context, model_input, params=None):

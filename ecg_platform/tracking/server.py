@@ -90,9 +90,13 @@ def tracking_server(config: ServerConfig, backend_uri: str) -> Iterator[subproce
 @contextmanager
 def running_server(command: list[str], log_path: Path, url: str) -> Iterator[subprocess.Popen]:
     """`command` started with its output appended to `log_path`, ready (answering /health at
-    `url`) when this yields; terminated on exit (killed if it lingers over 30 s)."""
+    `url`) when this yields; terminated on exit (killed if it lingers over 30 s). The running
+    interpreter's folder leads PATH: MLflow starts helpers (uvicorn) by name."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PATH": path}
+        )
     try:
         wait_until_healthy(url, process)
         yield process

@@ -16,6 +16,7 @@ from ecg_platform.data.signal_input import Recording, crop, read_csv, read_wfdb
 from ecg_platform.engine.pipeline import Prediction, WindowPipeline
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.predict_plots import prediction_figure
+from ecg_platform.models.registry import trained_model
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import DATA_HASH_TAG
 from ecg_platform.tracking.trained_model import TrainedModel, load_trained_model
@@ -80,7 +81,10 @@ def run_predict(request: PredictRequest) -> dict[str, Any]:
         recording = request.source.read(trained.data.channel)
         bar.update()
         bar.set_postfix_str(steps[2])
-        pipeline = WindowPipeline.from_weights(trained.weights, trained.data, trained.model)
+        pipeline = WindowPipeline(
+            trained_model(trained.model, trained.data.resample_length, trained.weights),
+            trained.data,
+        )
         prediction = pipeline.run(recording, request.beats, request.detector)
         bar.update()
         bar.set_postfix_str(steps[3])
