@@ -23,18 +23,14 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.metrics import confusion_matrix
 
+from ecg_platform.data.labels import AAMI_CLASSES
+from ecg_platform.data.protocols import LEAKAGE_FREE, NON_PACED
 from ecg_platform.evaluation.intervals import mean_ci
 from ecg_platform.evaluation.metrics import metrics_from_counts
 
-AAMI_CLASSES = ("N", "S", "V", "F", "Q")
 # MIT-BIH records without the four paced ones (102, 104, 107, 217), and their 200-series.
-RECORDS_44 = (
-    *("100", "101", "103", "105", "106", "108", "109", "111", "112", "113", "114", "115"),
-    *("116", "117", "118", "119", "121", "122", "123", "124", "200", "201", "202", "203"),
-    *("205", "207", "208", "209", "210", "212", "213", "214", "215", "219", "220", "221"),
-    *("222", "223", "228", "230", "231", "232", "233", "234"),
-)
-RECORDS_24 = tuple(record for record in RECORDS_44 if record.startswith("2"))
+RECORDS_44 = NON_PACED
+RECORDS_24 = LEAKAGE_FREE
 RECORD_SETS: Mapping[str, Sequence[str]] = {"44": RECORDS_44, "24": RECORDS_24}
 SUMMARY_METRICS = ("acc", "se", "spe", "ppv", "f1")
 MetricsByName = dict[str, dict[str, float]]  # class or statistic name -> metric -> value
