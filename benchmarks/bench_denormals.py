@@ -1,13 +1,18 @@
-"""Seconds per pretraining epoch on the patient-specific protocol with and without flushing
-denormal numbers: as training proceeds, tiny values make the CPU's float maths many times
-slower unless they are flushed to zero (`torch.set_flush_denormal`).
+"""Seconds per pretraining epoch with and without flushing denormal numbers: as training
+converges, tiny values make the CPU's float maths many times slower unless they are flushed to
+zero, which importing `ecg_platform.engine.runtime` does (`flush_denormals`).
 
-    python benchmarks/bench_denormals.py [--epochs 12] [--data-dir DIR]
+Each variant runs in its own process, because torch's threads copy the floating-point mode of
+the thread that starts them: the mode is chosen before torch's first parallel operation.
+
+    python benchmarks/bench_denormals.py [--preset paper] [--epochs 6] [--data-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 
 import torch
 
@@ -25,29 +30,40 @@ from ecg_platform.models.registry import build_model
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--variant", choices=("flush", "keep"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    config = data_config("patient-specific")
-    study = DataSource.resolve(config, args.data_dir, resolve_cache_dir()).load()
+    if args.variant:
+        print(_epoch_seconds(args.preset, args.epochs, args.data_dir, args.variant == "flush"))
+        return
+    print(f"pretraining on {args.preset}, batch 32, seed 42: seconds per epoch")
+    for variant in ("keep", "flush"):
+        command = [sys.argv[0], "--variant", variant, "--preset", args.preset]
+        command += ["--epochs", str(args.epochs)]
+        command += ["--data-dir", args.data_dir] if args.data_dir else []
+        seconds = subprocess.run(
+            [sys.executable, *command], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        print(f"flush denormals {'yes' if variant == 'flush' else 'no ':<4} {seconds}")
+
+
+def _epoch_seconds(preset: str, epochs: int, data_dir: str | None, flush: bool) -> str:
+    """Train `epochs` epochs on every patient of `preset`; each epoch's seconds."""
+    torch.set_flush_denormal(flush)  # before any parallel operation: the threads inherit it
+    config = data_config(preset)
+    study = DataSource.resolve(config, data_dir, resolve_cache_dir()).load()
     splits = tensor_splits(study.split_arrays(study.select(EVERY_PATIENT)), "cpu")
-    print(f"pretraining epochs, {len(splits['train'])} beats, batch 32, 1 thread (s per epoch)")
-    for flush in (False, True):
-        torch.set_flush_denormal(flush)
-        seed_everything(42)
-        model = build_model(ModelConfig(num_outputs=len(config.class_names)), config.input_length)
-        train = TrainConfig(epochs=args.epochs, batch_size=32)
-        result = fit(
-            model,
-            splits["train"],
-            splits["val"],
-            train,
-            metrics=classification_metrics,
-            progress=False,
-        )
-        seconds = " ".join(f"{record.seconds:.1f}" for record in result.history)
-        print(f"flush denormals {'yes' if flush else 'no ':<4} {seconds}")
+    seed_everything(42)
+    classes = len(config.class_names)
+    outputs = 1 if classes == 2 else classes  # one sigmoid output for two classes
+    model = build_model(ModelConfig(num_outputs=outputs), config.input_length)
+    train = TrainConfig(epochs=epochs, batch_size=32)
+    result = fit(
+        model, splits["train"], splits["val"], train, metrics=classification_metrics, progress=False
+    )
+    return " ".join(f"{record.seconds:.1f}" for record in result.history)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import ast
 import copy
 import logging
 import math
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -381,3 +383,25 @@ def test_the_engine_knows_models_only_by_their_protocol() -> None:
         "ecg_platform.models.protocol"
     }
     assert "mlflow" not in {name.split(".")[0] for name in modules}
+
+
+DENORMALS_SURVIVING = """
+import sys, torch
+if sys.argv[1] == "engine":
+    import ecg_platform.engine.trainer
+torch.set_num_threads(2)
+tiny = torch.full((1 << 20,), 1e-39)  # denormal in float32
+print(int(torch.count_nonzero(tiny * 3 + tiny)))
+"""
+
+
+@pytest.mark.parametrize(("imported", "surviving"), [("engine", 0), ("torch only", 1 << 20)])
+def test_importing_the_trainer_flushes_denormals_in_every_thread(
+    imported: str, surviving: int
+) -> None:
+    """Denormal maths is many times slower; the engine's processes compute none (the control:
+    plain torch keeps them). A fresh process: its threads copy the mode they start with."""
+    command = [sys.executable, "-c", DENORMALS_SURVIVING, imported]
+    assert int(subprocess.run(command, check=True, capture_output=True, text=True).stdout) == (
+        surviving
+    )
