@@ -94,3 +94,13 @@ def test_a_mode_without_any_run_gets_no_histogram_and_is_listed_missing(tmp_path
     assert "histogram_individual.png" in {p.name for p in written}
     assert comparison.missing["finetune"] == sorted(SIX_BETTER)
     assert math.isnan(comparison.wilcoxon_pvalue)
+
+
+def test_compare_keeps_the_metrics_the_runs_have() -> None:
+    """K-class runs log macro F1, not sensitivity: the table compares what is there."""
+    results = _results(SIX_BETTER).drop(columns=["sensitivity", "specificity", "f1"])
+    results["macro_f1"] = results["balanced_accuracy"] - 0.1
+    comparison = compare(results, sorted(SIX_BETTER))
+    assert "finetune_sensitivity" not in comparison.table
+    assert comparison.table.loc["102", "finetune_macro_f1"] == pytest.approx(0.822)
+    assert comparison.summary.loc["individual_macro_f1", "mean"] == pytest.approx(0.725)

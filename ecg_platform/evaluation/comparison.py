@@ -14,7 +14,7 @@ from scipy.stats import wilcoxon
 
 MODES = ("individual", "finetune")
 MODE_LABELS = {"individual": "individual (from scratch)", "finetune": "fine-tuned"}
-COMPARED_METRICS = ("balanced_accuracy", "sensitivity", "specificity", "f1", "epochs")
+RUN_INFO = ("patient", "mode", "windows", "abnormal_share")
 PRIMARY_METRIC = "balanced_accuracy"
 
 
@@ -30,7 +30,8 @@ class Comparison:
 
 
 def compare(results: pd.DataFrame, patients: list[str]) -> Comparison:
-    """Pivot long results (patient, mode, windows, abnormal_share, metrics): a row per patient.
+    """Pivot long results (patient, mode, windows, abnormal_share, then the compared metrics,
+    `balanced_accuracy` among them): a row per patient.
 
     Patients without a run of some mode are listed in `missing` (never silently dropped).
     """
@@ -38,10 +39,11 @@ def compare(results: pd.DataFrame, patients: list[str]) -> Comparison:
         mode: [p for p in patients if p not in set(results.loc[results["mode"] == mode, "patient"])]
         for mode in MODES
     }
-    wide = results.pivot_table(index="patient", columns="mode", values=list(COMPARED_METRICS))
+    compared = [column for column in results.columns if column not in RUN_INFO]
+    wide = results.pivot_table(index="patient", columns="mode", values=compared)
     wide.columns = [f"{mode}_{metric}" for metric, mode in wide.columns]
     info = results.groupby("patient")[["windows", "abnormal_share"]].first()
-    ordered = [f"{mode}_{metric}" for metric in COMPARED_METRICS for mode in MODES]
+    ordered = [f"{mode}_{metric}" for metric in compared for mode in MODES]
     table = info.join(wide.reindex(columns=ordered)).reindex(patients)
     table.index.name = "patient"
     table["windows"] = table["windows"].astype("Int64")

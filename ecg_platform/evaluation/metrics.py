@@ -27,6 +27,16 @@ from ecg_platform.errors import EcgPlatformError
 COUNT_KEYS = ("tn", "fp", "fn", "tp")
 
 
+BINARY_SUMMARY = ("balanced_accuracy", "sensitivity", "specificity", "f1")
+MULTICLASS_SUMMARY = ("balanced_accuracy", "macro_f1", "accuracy")
+
+
+def summary_metric_names(classes: int) -> tuple[str, ...]:
+    """The test metrics a report compares per run: those the run's metrics function logs for
+    `classes` classes (sensitivity and specificity exist only for two)."""
+    return BINARY_SUMMARY if classes == 2 else MULTICLASS_SUMMARY
+
+
 def classification_metrics(
     y_true: ArrayLike, y_prob: ArrayLike, threshold: float = 0.5, loss: float | None = None
 ) -> dict[str, float]:

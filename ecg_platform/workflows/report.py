@@ -21,6 +21,7 @@ from ecg_platform.data.source import Study
 from ecg_platform.engine.trainer import EpochRecord
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.comparison import MODES, Comparison, compare, write_report
+from ecg_platform.evaluation.metrics import summary_metric_names
 from ecg_platform.evaluation.plots import training_curves_figure
 from ecg_platform.tracking.run_search import (
     FINISHED,
@@ -44,7 +45,6 @@ from ecg_platform.tracking.schema import (
 from ecg_platform.workflows.aami_report import AAMI_MARKDOWN, arm_matrices, write_aami_report
 from ecg_platform.workflows.request import ReportRequest
 
-TEST_METRICS = ("balanced_accuracy", "sensitivity", "specificity", "f1")
 CURVE_METRICS = ("loss", "balanced_accuracy")
 PRETRAINING_FIGURE = "pretraining_curves.png"
 RUNS_FILE = "runs.csv"
@@ -162,13 +162,14 @@ def pretrain_run(finetuned: Iterable[RunRecord], data: ProtocolConfig) -> RunRec
 
 
 def results_frame(run_set: RunSet, study: Study) -> pd.DataFrame:
-    """One row per run: patient, mode, inputs (windows or beats), abnormal share, test metrics,
-    epochs run."""
+    """One row per run: patient, mode, inputs (windows or beats), abnormal share, test metrics
+    (those of the protocol's class count), epochs run."""
+    test_metrics = summary_metric_names(len(study.config.class_names))
     rows = []
     for mode, runs in run_set.runs.items():
         for patient, run in runs.items():
             inputs, abnormal_share = study.inputs_and_abnormal_share(patient)
-            metrics = {name: run.metrics.get(f"test_{name}", math.nan) for name in TEST_METRICS}
+            metrics = {name: run.metrics.get(f"test_{name}", math.nan) for name in test_metrics}
             rows.append(
                 {"patient": patient, "mode": mode, "windows": inputs}
                 | {"abnormal_share": abnormal_share, **metrics}
@@ -263,18 +264,18 @@ def comparison_metrics(comparison: Comparison) -> dict[str, float]:
 
 def report(request: ReportRequest, run_sets: Sequence[RunSet] | None = None) -> ReportOutcome:
     """Collect the runs (or take `run_sets`, one per repeat), write the report and log it to an
-    `ecg-report` run (artifacts under `report/`)."""
+    `ecg-report` run (artifacts under `report/`), which exists only once the runs were found."""
     data = request.data
     tags = {DATA_HASH_TAG: data.hash()}
     name = "report"
     label, parent_run_id = request.patients.label, request.parent_run_id
+    study = request.source.load()
+    patients = study.select(request.patients)
+    if run_sets is None and request.parents:
+        run_sets = [runs_of_parents(request.parents, data, patients)]
+    elif run_sets is None:
+        run_sets = [latest_runs(data, patients)]
     with stage_run(name, label, tags, name, parent_run_id=parent_run_id) as run:
-        study = request.source.load()
-        patients = study.select(request.patients)
-        if run_sets is None and request.parents:
-            run_sets = [runs_of_parents(request.parents, data, patients)]
-        elif run_sets is None:
-            run_sets = [latest_runs(data, patients)]
         comparison, files = write_study_report(run_sets, study, patients, request.out_dir)
         data_dir = request.source.data_dir
         run.log_params(
