@@ -61,7 +61,7 @@ def test_truncated_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "torn.pt"
     save_checkpoint(path, training_like_state())
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(EcgPlatformError, match="delete it or run without --resume"):
+    with pytest.raises(EcgPlatformError, match="delete it to start afresh"):
         load_checkpoint(path)
 
 

@@ -37,12 +37,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The state saved at `path`, on the CPU (`torch.load(weights_only=True)`)."""
     source = Path(path)
     if not source.is_file():
-        raise EcgPlatformError(f"no checkpoint at {source}; run without --resume to start afresh")
+        raise EcgPlatformError(f"no checkpoint at {source}; nothing to resume")
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
         raise EcgPlatformError(
-            f"checkpoint {source} is unreadable ({exc}); delete it or run without --resume"
+            f"checkpoint {source} is unreadable ({exc}); delete it to start afresh"
         ) from exc
 
 
@@ -57,7 +57,7 @@ def check_resumable(saved: Mapping[str, Any], current: Mapping[str, Any], path: 
     if changed:
         raise EcgPlatformError(
             f"checkpoint {path} comes from other settings ({'; '.join(changed)}); "
-            "run with the same settings, or without --resume"
+            "run with the same settings, or delete it to start afresh"
         )
 
 
@@ -69,5 +69,5 @@ def load_model_state(model: nn.Module, state: Mapping[str, Any], path: Path) -> 
     except RuntimeError as exc:
         raise EcgPlatformError(
             f"checkpoint {path} holds another model's weights; run with the same model "
-            f"settings, or without --resume ({str(exc).splitlines()[0]})"
+            f"settings, or delete it to start afresh ({str(exc).splitlines()[0]})"
         ) from exc

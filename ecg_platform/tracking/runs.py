@@ -23,6 +23,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.environment_variables import MLFLOW_RUN_ID
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mlflow.utils.time import get_current_time_millis
 
 from ecg_platform.tracking.schema import (
@@ -126,9 +127,14 @@ def stage_run(
     nested: bool = False,
     parent_run_id: str | None = None,
     system_metrics: bool = False,
+    reopen_run_id: str | None = None,
 ) -> Iterator[TrackedRun]:
     """Start a run of `stage` (nested under the active run if asked, or under `parent_run_id`,
     a running run of any process, in its experiment) and always end it.
+
+    `reopen_run_id`: continue that ended run instead (RUNNING again, the new tags and parent
+    set), to resume an interrupted training into its own run. Under `mlflow run`, which made
+    the run of this command, the command's run is used all the same.
 
     The run ends FINISHED, KILLED (Ctrl-C or SIGTERM) or FAILED (any other exception, whose
     message is kept in the `failure_reason` tag). It carries the `standard_tags`.
@@ -141,8 +147,14 @@ def stage_run(
     else:
         experiment_id = parent.info.experiment_id if nested and parent else _stage_experiment(stage)
     all_tags = standard_tags(stage, patient) | dict(tags)
+    run_id = (
+        _reopenable(reopen_run_id, experiment_id) if nested or not MLFLOW_RUN_ID.get() else None
+    )
+    if run_id and parent_run_id:
+        all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id  # start_run re-parents no reopened run
     with _interrupts_handled():
         active = mlflow.start_run(
+            run_id=run_id,
             experiment_id=experiment_id,
             run_name=run_name,
             nested=nested,
@@ -157,6 +169,20 @@ def stage_run(
             _end_run(run, exc)
             raise
         mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _reopenable(run_id: str | None, experiment_id: str) -> str | None:
+    """`run_id` if that run belongs to `experiment_id` (MLflow reopens a run only there), its
+    `failure_reason` dropped: the run goes on."""
+    if not run_id:
+        return None
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    if run.info.experiment_id != experiment_id:
+        return None
+    if FAILURE_TAG in run.data.tags:
+        client.delete_tag(run_id, FAILURE_TAG)
+    return run_id
 
 
 def _stage_experiment(stage: Stage) -> str:

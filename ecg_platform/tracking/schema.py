@@ -22,6 +22,7 @@ DATA_HASH_TAG = "data_config_hash"
 FAILURE_TAG = "failure_reason"
 HOST_TAG = "host"  # the machine and process writing a run: a RUNNING run whose process is gone
 PID_TAG = "pid"  # on this host is ended FAILED by the next command (tracking/worker_runs.py)
+CHECKPOINT_KEY_TAG = "checkpoint_key"  # the settings' hash: names the run's local checkpoint
 REGISTERED_MODEL_TAG = "registered_model"
 REGISTERED_VERSION_TAG = "registered_version"
 PRETRAINED_URI_TAG = "pretrained_uri"

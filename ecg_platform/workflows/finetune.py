@@ -22,11 +22,13 @@ from ecg_platform.tracking.schema import (
 from ecg_platform.tracking.worker_runs import tracking_uri
 from ecg_platform.workflows.executor_spec import Workers
 from ecg_platform.workflows.hyperparams import patient_settings
-from ecg_platform.workflows.patient_runs import outer_run, run_patients
+from ecg_platform.workflows.patient_runs import run_patients
 from ecg_platform.workflows.request import RunOutcome, StageRequest
 from ecg_platform.workflows.tracked_run import (
+    config_params,
     load_request_study,
     new_model,
+    patient_training_run,
     stage_tags,
     train_and_track,
 )
@@ -79,22 +81,20 @@ def train_finetuned(
     loaded = load_request_study(request)  # everything checked before the run exists
     patient = loaded.records[0]
     train, origin = patient_settings(patient, request)
-    with outer_run(request, stage_tags(request)) as run:
-        run.set_tags(pretrained_tags(source) | origin)
-        run.log_params(
-            origin
-            | {
-                "data.dir": loaded.data_dir,
-                "pretrained.requested": pretrained_uri,
-                "pretrained.uri": source.uri,
-                "pretrained.forced": force,
-            }
-        )
+    params = origin | {
+        "data.dir": loaded.data_dir,
+        "pretrained.requested": pretrained_uri,
+        "pretrained.uri": source.uri,
+        "pretrained.forced": force,
+    }
+    params |= config_params(request.data, request.model, train)
+    tags = stage_tags(request) | pretrained_tags(source) | origin
+    with patient_training_run(request, tags, params) as opened:
         model = new_model(request, train.seed)
         load_pretrained(model, weights)
         splits = loaded.splits([patient], resolve_device(train.device))
         return train_and_track(
-            run, "finetune", patient, model, splits, train, request.data, loaded.data_dir
+            opened, "finetune", patient, model, splits, train, request.data, loaded.data_dir
         )
 
 

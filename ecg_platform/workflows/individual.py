@@ -5,11 +5,13 @@ from __future__ import annotations
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.workflows.executor_spec import Workers
 from ecg_platform.workflows.hyperparams import patient_settings
-from ecg_platform.workflows.patient_runs import outer_run, run_patients
+from ecg_platform.workflows.patient_runs import run_patients
 from ecg_platform.workflows.request import RunOutcome, StageRequest
 from ecg_platform.workflows.tracked_run import (
+    config_params,
     load_request_study,
     new_model,
+    patient_training_run,
     stage_tags,
     train_and_track,
 )
@@ -28,11 +30,11 @@ def train_individual(request: StageRequest) -> RunOutcome:
     loaded = load_request_study(request)  # a bad patient stops here, before any run exists
     patient = loaded.records[0]
     train, origin = patient_settings(patient, request)
-    with outer_run(request, stage_tags(request)) as run:
-        run.set_tags(origin)
-        run.log_params(origin | {"data.dir": loaded.data_dir})
+    params = origin | {"data.dir": loaded.data_dir}
+    params |= config_params(request.data, request.model, train)
+    with patient_training_run(request, stage_tags(request) | origin, params) as opened:
         model = new_model(request, train.seed)
         splits = loaded.splits([patient], resolve_device(train.device))
         return train_and_track(
-            run, "individual", patient, model, splits, train, request.data, loaded.data_dir
+            opened, "individual", patient, model, splits, train, request.data, loaded.data_dir
         )

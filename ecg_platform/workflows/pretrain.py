@@ -8,11 +8,12 @@ from torch import nn
 from ecg_platform.engine.inference import predict_proba
 from ecg_platform.engine.runtime import resolve_device
 from ecg_platform.evaluation.aami import confusion
-from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import GENERIC_CONFUSIONS_ARTIFACT
 from ecg_platform.workflows.request import RunOutcome, StageRequest
+from ecg_platform.workflows.resumable_run import resumable_run
 from ecg_platform.workflows.tracked_run import (
     LoadedStudy,
+    config_params,
     load_request_study,
     new_model,
     stage_tags,
@@ -25,16 +26,26 @@ def run_pretrain(request: StageRequest) -> list[RunOutcome]:
     tags = stage_tags(request)
     parent, patients = request.parent_run_id, request.patients.label
     loaded = load_request_study(request)  # a bad patient stops here, before any run exists
-    with stage_run(
-        "pretrain", patients, tags, "pretrain", parent_run_id=parent, system_metrics=True
-    ) as run:
-        run.log_params({"data.patients": ",".join(loaded.records), "data.dir": loaded.data_dir})
+    params = {"data.patients": ",".join(loaded.records), "data.dir": loaded.data_dir}
+    params |= config_params(request.data, request.model, request.train)
+    cache_dir = request.source.cache_dir
+    with resumable_run(
+        "pretrain", patients, tags, params, cache_dir, "pretrain", parent, system_metrics=True
+    ) as opened:
         splits = loaded.splits(loaded.records, resolve_device(request.train.device))
         model = new_model(request, request.train.seed)
         outcome = train_and_track(
-            run, "pretrain", patients, model, splits, request.train, request.data, loaded.data_dir
+            opened,
+            "pretrain",
+            patients,
+            model,
+            splits,
+            request.train,
+            request.data,
+            loaded.data_dir,
         )
-        run.log_dict(generic_confusions(model, loaded, request), GENERIC_CONFUSIONS_ARTIFACT)
+        confusions = generic_confusions(model, loaded, request)
+        opened.run.log_dict(confusions, GENERIC_CONFUSIONS_ARTIFACT)
     return [outcome]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from ecg_platform.tracking.schema import (
     model_family,
 )
 from ecg_platform.workflows.request import RunOutcome, StageRequest
+from ecg_platform.workflows.resumable_run import ResumableRun, resumable_run
 
 INPUT_EXAMPLE_ROWS = 5
 
@@ -85,8 +87,25 @@ def new_model(request: StageRequest, seed: int) -> CNN1D:
     return build_model(request.model, input_length=request.data.input_length)
 
 
+def patient_training_run(
+    request: StageRequest, tags: Mapping[str, str], params: Mapping[str, Any]
+) -> AbstractContextManager[ResumableRun]:
+    """The run of the request's one patient, `<stage>-<patient>` (nested under
+    `request.parent_run_id`, if any), resumed when an interrupted one had these settings."""
+    patient = request.patients.label
+    return resumable_run(
+        request.stage,
+        patient,
+        tags,
+        params,
+        request.source.cache_dir,
+        f"{request.stage}-{patient}",
+        parent_run_id=request.parent_run_id,
+    )
+
+
 def train_and_track(
-    run: TrackedRun,
+    opened: ResumableRun,
     stage: Stage,
     patient: str,
     model: CNN1D,
@@ -95,12 +114,22 @@ def train_and_track(
     data: ProtocolConfig,
     data_dir: Path,
 ) -> RunOutcome:
-    """Train (`fit`), test the best weights, log everything, register and maybe promote."""
-    run.log_params(config_params(data, model.config, train))
+    """Train (`fit`, checkpointed every epoch, resumed when `opened` says so), test the best
+    weights, log everything, register and maybe promote."""
+    run = opened.run
     run.log_dict(data.to_dict(), "data_config.json")
     log_datasets(run.run_id, splits, data.preset, data.hash(), data_dir)
     callbacks, metrics = [EpochLogger(run)], classification_metrics
-    result = fit(model, splits["train"], splits["val"], train, callbacks, metrics=metrics)
+    result = fit(
+        model,
+        splits["train"],
+        splits["val"],
+        train,
+        callbacks,
+        checkpoint_path=opened.checkpoint,
+        resume=opened.resume,
+        metrics=metrics,
+    )
     test = evaluate(model, splits["test"], train.threshold, metrics=metrics)
     run.log_metrics(
         {f"test_{name}": value for name, value in test.items()}

@@ -1,0 +1,80 @@
+"""Resume from the command line: kill -9 a real training command midway, run the same command
+again, and it continues the interrupted run from its checkpoint into the same run id, with the
+uninterrupted run's result; other settings start a run of their own."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from mlflow import MlflowClient
+from test_process_death import _platform, _runs, _wait_for
+
+from ecg_platform.tracking.schema import CHECKPOINT_KEY_TAG, FAILURE_TAG
+
+EPOCHS = 40
+
+
+def _individual(data_dir: Path, cache: Path, epochs: int = EPOCHS) -> list[str]:
+    args = ["individual", "--patient", "233", "--data-dir", str(data_dir), "--cache-dir"]
+    return [*args, str(cache), "--epochs", str(epochs), "--early-stopping", "false"]
+
+
+def _finish(args: list[str], cwd: Path, uri: str) -> None:
+    command = _platform(*args, cwd=cwd, uri=uri)
+    output, _ = command.communicate(timeout=600)
+    assert command.returncode == 0, output
+
+
+def _test_metrics(client: MlflowClient, run_id: str) -> dict[str, float]:
+    metrics = client.get_run(run_id).data.metrics
+    return {key: value for key, value in metrics.items() if key.startswith("test_")}
+
+
+def test_a_killed_run_resumes_into_its_own_run_with_the_uninterrupted_result(
+    excerpt_dir: Path, tmp_path: Path
+) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    cache = tmp_path / "cache"
+    command = _platform(*_individual(excerpt_dir, cache), cwd=tmp_path, uri=uri)
+    try:
+
+        def some_epochs_checkpointed() -> str | None:
+            assert command.poll() is None, command.stdout.read()
+            checkpoints = list((cache / "checkpoints").glob("*.pt"))
+            running = [run for run in _runs(uri) if run.info.status == "RUNNING"]
+            epochs = running and len(client.get_metric_history(running[0].info.run_id, "lr"))
+            return running[0].info.run_id if checkpoints and epochs and epochs >= 3 else None
+
+        killed = _wait_for(some_epochs_checkpointed, "three epochs checkpointed")
+    finally:
+        command.send_signal(signal.SIGKILL)
+        command.communicate(timeout=30)
+    logged_before = len(client.get_metric_history(killed, "lr"))
+    assert logged_before < EPOCHS
+
+    _finish(_individual(excerpt_dir, cache, epochs=EPOCHS + 1), tmp_path, uri)
+    other = [run for run in _runs(uri) if run.info.run_id != killed]
+    assert len(other) == 1  # other settings: a run of their own, not the killed one resumed
+    assert client.get_run(killed).info.status == "FAILED"
+    assert len(list((cache / "checkpoints").glob("*.pt"))) == 1  # the killed run's, kept
+
+    _finish(_individual(excerpt_dir, cache), tmp_path, uri)
+    resumed = client.get_run(killed)
+    assert resumed.info.status == "FINISHED"
+    assert FAILURE_TAG not in resumed.data.tags
+    assert len(_runs(uri)) == 2  # resumed into the killed run: no new one
+    history = client.get_metric_history(killed, "lr")
+    assert {metric.step for metric in history} == set(range(1, EPOCHS + 1))
+    assert not list((cache / "checkpoints").glob("*.pt"))  # removed once finished
+
+    _finish(_individual(excerpt_dir, tmp_path / "other-cache"), tmp_path, uri)
+    (uninterrupted,) = [
+        run
+        for run in _runs(uri)
+        if run.info.run_id not in {killed, other[0].info.run_id}
+        and run.data.tags[CHECKPOINT_KEY_TAG] == resumed.data.tags[CHECKPOINT_KEY_TAG]
+    ]
+    assert _test_metrics(client, killed) == _test_metrics(client, uninterrupted.info.run_id)
+    assert _test_metrics(client, killed)["test_balanced_accuracy"] > 0
