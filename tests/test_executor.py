@@ -97,6 +97,28 @@ def test_a_job_whose_worker_died_once_is_run_again_and_finishes(
     assert statuses == ["FAILED", "FINISHED"]  # the dead attempt's run never stays RUNNING
 
 
+def _spurious_error_the_first_time(marker: str) -> str:
+    """CPython 3.11.7's error (python/cpython#106905) once, then the job's own result."""
+    if not Path(marker).exists():
+        Path(marker).touch()
+        raise SystemError("AST constructor recursion depth mismatch (before=39, after=35)")
+    return "second attempt"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_job_hit_by_cpythons_spurious_error_runs_once_more(workers: int, tmp_path: Path) -> None:
+    with LocalPoolExecutor(workers) as executor:
+        jobs = [Job("flaky", _spurious_error_the_first_time, str(tmp_path / "hit-once"))]
+        jobs.append(Job("other SystemError", _raise, SystemError("a real one")))
+        results = executor.run(jobs, "test")
+    assert results["flaky"].value == "second attempt"
+    assert results["other SystemError"].error == "SystemError: a real one"  # not retried
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
 def _warn_and_fail(message: str) -> None:
     warnings.warn(message, UserWarning, stacklevel=1)
     raise RuntimeError("a bug in a worker")

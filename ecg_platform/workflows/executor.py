@@ -4,7 +4,8 @@ backend: a pool of local worker processes (`ray_executor.RayExecutor` is the oth
 `Executor.run(jobs, label)` is what every fan-out calls. It shows progress, isolates failures
 (a job that raises is reported as failed and the others go on), runs a job whose worker died
 once more before reporting it failed, ends FAILED the MLflow runs a dead worker left RUNNING and
-logs what the workers warned about. A backend only implements `completed` (each job's result as
+logs what the workers warned about (a job that hit CPython 3.11.7's spurious SystemError runs once
+more too). A backend only implements `completed` (each job's result as
 it finishes), `describe` and `close`; its workers call `call_job_in_worker`.
 """
 
@@ -31,6 +32,9 @@ from ecg_platform.workflows.worker_process import captured_log, prepare_worker
 T = TypeVar("T")
 DEAD_WORKER = "its worker process died"
 ATTEMPTS = 2  # a job whose worker died (crash, kill, lost node) runs once more
+# CPython 3.11.7 raises this now and then for no fault of the code (python/cpython#106905,
+# fixed in 3.11.8); it struck one of about 260 runs of `reproduce`.
+SPURIOUS_CPYTHON_ERROR = "AST constructor recursion depth mismatch"
 log = logging.getLogger(__name__)
 
 
@@ -49,14 +53,15 @@ class Job(Generic[T]):
 @dataclass(frozen=True)
 class JobResult(Generic[T]):
     """One job's return value, or the error that stopped it; its wall time in seconds.
-    `worker_died`: the error is the worker's death, not the job's (so it may be retried);
+    `retryable`: the error is not the job's (its worker died, or CPython's spurious error), so
+    it runs once more;
     `log`: what the worker warned about while running it, for the parent's log."""
 
     name: str
     value: T | None
     error: str | None
     seconds: float
-    worker_died: bool = False
+    retryable: bool = False
     log: tuple[str, ...] = ()
 
     @property
@@ -88,7 +93,7 @@ def make_executor(workers: Workers) -> Executor:
 
 def dead_worker_result(name: str, detail: str) -> JobResult[Any]:
     """The result of a job whose worker died under it."""
-    return JobResult(name, None, f"{DEAD_WORKER}: {detail}", math.nan, worker_died=True)
+    return JobResult(name, None, f"{DEAD_WORKER}: {detail}", math.nan, retryable=True)
 
 
 class Executor(ABC):
@@ -103,7 +108,8 @@ class Executor(ABC):
 
     def run(self, jobs: Sequence[Job[T]], label: str) -> dict[str, JobResult[T]]:
         """Every job's result by name, in the order of `jobs`, one progress line each. Jobs
-        whose worker died run once more after the others (a crash, a lost node, not a bug)."""
+        whose worker died run once more after the others (a crash, a lost node, not a bug), as
+        do jobs that hit CPython's spurious error."""
         progress = Progress(label, len(jobs))
         results: dict[str, JobResult[T]] = {}
         pending = list(jobs)
@@ -113,7 +119,7 @@ class Executor(ABC):
                 for result in self.completed(pending):
                     for line in result.log:
                         log.warning("[%s] %s", result.name, line)
-                    if result.worker_died and attempt < ATTEMPTS:
+                    if result.retryable and attempt < ATTEMPTS:
                         log.warning("[%s] %s; running it once more", result.name, result.error)
                         died.append(result.name)
                         continue
@@ -162,7 +168,9 @@ def call_job(job: Job[T]) -> JobResult[T]:
     except Exception as exc:  # a failed job is reported; the others go on
         if not isinstance(exc, EcgPlatformError):
             log.warning("job %s failed", job.name, exc_info=True)
-        return JobResult(job.name, None, f"{type(exc).__name__}: {exc}", _since(started))
+        error, seconds = f"{type(exc).__name__}: {exc}", _since(started)
+        spurious = isinstance(exc, SystemError) and SPURIOUS_CPYTHON_ERROR in str(exc)
+        return JobResult(job.name, None, error, seconds, retryable=spurious)
     return JobResult(job.name, value, None, _since(started))
 
 
