@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from mlflow import MlflowClient
 
@@ -92,3 +96,36 @@ def test_eight_processes_on_a_new_sqlite_store_lose_nothing(tmp_path: Path, pyth
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     _train_at_once(uri, tmp_path, python_at_once)
     _check_nothing_lost(uri)
+
+
+def test_sigterm_stops_the_team_server_and_its_postgresql() -> None:
+    """What a service manager sends: no PostgreSQL or mlflow server outlives the command."""
+    root = Path(tempfile.mkdtemp(prefix="ecg-team-server-")) / "server"
+    root.parent.chmod(0o755)  # as root, the cluster runs as the postgres user
+    port, db_port = free_port(), free_port()
+    command = [str(Path(sys.executable).parent / "ecg-platform"), "server", "--root", str(root)]
+    command += ["--port", str(port), "--db-port", str(db_port), "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    children: list[psutil.Process] = []
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("export MLFLOW_TRACKING_URI="):
+                break
+        else:
+            raise AssertionError("the server never came up: " + "".join(lines))
+        postmaster = int((root / "pgdata" / "postmaster.pid").read_text().split()[0])
+        children = [*psutil.Process(process.pid).children(recursive=True)]
+        children.append(psutil.Process(postmaster))  # a daemon: not the command's child
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == []
+    finally:
+        for leftover in children:
+            if leftover.is_running():
+                leftover.kill()
+        process.kill()
+        shutil.rmtree(root.parent, ignore_errors=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,8 +27,11 @@ _DEFAULT_ROOT = "tracking-server"
 def server(root: Path, host: str, port: int, db_port: int, workers: int) -> None:
     """Run a tracking server for a team: `mlflow server` on PostgreSQL (created in --root on
     first use, kept between starts) with artifacts proxied over HTTP. Point every command at
-    it with the MLFLOW_TRACKING_URI it prints; Ctrl-C stops both servers, data kept."""
+    it with the MLFLOW_TRACKING_URI it prints; Ctrl-C or SIGTERM stops both servers, data
+    kept."""
     from ecg_platform.tracking.server import ServerConfig, postgres, tracking_server
+
+    signal.signal(signal.SIGTERM, _stop)  # a service manager's stop: the same clean shutdown
 
     config = ServerConfig(root, host, port, db_port, workers=workers)
     with postgres(config) as backend, tracking_server(config, backend) as process:
@@ -38,3 +43,8 @@ def server(root: Path, host: str, port: int, db_port: int, workers: int) -> None
             process.wait()
         except KeyboardInterrupt:
             click.echo("stopping the tracking server and PostgreSQL")
+
+
+def _stop(signum: int, _frame: Any) -> None:
+    """SIGTERM as Ctrl-C: unwinds through the servers' context managers, which stop them."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
