@@ -184,6 +184,29 @@ def test_a_bad_tracking_uri_fails_fast_in_one_line(
     assert says.format(port=port) in output
 
 
+def test_a_store_file_that_is_no_database_is_named_in_one_line(
+    excerpt_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "broken.db").write_text("not a database")
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/broken.db"}
+    args = ("individual", "--patient", "233", "--data-dir", str(excerpt_dir))
+    output = _platform(*args, cwd=tmp_path, env=env).communicate(timeout=60)[0]
+    assert output.strip().splitlines() == [
+        f"Error: {tmp_path}/broken.db is not a usable MLflow SQLite store (file is not a "
+        "database); move it away or set MLFLOW_TRACKING_URI to sqlite:///PATH, "
+        "postgresql://..., or http://HOST:PORT"
+    ]
+
+
+def test_a_report_of_a_run_that_does_not_exist_says_so(
+    mlflow_store: str, excerpt_dir: Path
+) -> None:
+    args = ["report", "--parents", "deadbeef", "--data-dir", str(excerpt_dir)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: no run deadbeef in {mlflow_store}"]
+
+
 def test_a_directory_that_takes_no_files_fails_in_one_line(excerpt_dir: Path) -> None:
     """/proc refuses new files even to root, like a read-only mount."""
     args = ("individual", "--patient", "233", "--data-dir", str(excerpt_dir))

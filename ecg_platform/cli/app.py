@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import click
 
@@ -69,6 +70,9 @@ for command in (
 
 def main() -> None:
     """Console-script entry point. The platform's lines are printed by its own handler only:
-    MLflow installs a root handler when it loads a pt2 model, which would print each twice."""
+    MLflow installs a root handler when it loads a pt2 model, which would print each twice.
+    MLflow's bars for artifact downloads stay off (unless asked for): the commands show their
+    own progress, and a model's few files only interleave bars with the one-line errors."""
     logging.getLogger("ecg_platform").propagate = False
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     cli()

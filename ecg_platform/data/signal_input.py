@@ -85,14 +85,21 @@ def check_rate(fs: object) -> float:
     return rate
 
 
+def wfdb_record(path: Path) -> Path:
+    """The record `rec` that `rec`, `rec.hea` or `rec.dat` names; one line when it has no header
+    (a cheap check, e.g. before a model is loaded to read it)."""
+    stem = path.with_suffix("") if path.suffix in WFDB_SUFFIXES else path
+    if not stem.with_suffix(".hea").is_file():
+        raise EcgPlatformError(f"cannot read record {path}: no header {stem.with_suffix('.hea')}")
+    return stem
+
+
 def read_wfdb(path: Path, channel: int = 0, with_annotations: bool = True) -> Recording:
     """One channel of a WFDB record (`rec`, `rec.hea` or `rec.dat`) in mV, with its `.atr`
     beats when the file is there and `with_annotations`."""
     import wfdb
 
-    stem = path.with_suffix("") if path.suffix in WFDB_SUFFIXES else path
-    if not stem.with_suffix(".hea").is_file():
-        raise EcgPlatformError(f"cannot read record {path}: no header {stem.with_suffix('.hea')}")
+    stem = wfdb_record(path)
     try:
         record = wfdb.rdrecord(str(stem), channels=[channel])
     except Exception as exc:  # wfdb raises many types for missing or corrupt files

@@ -87,8 +87,13 @@ def child_runs(parent_run_id: str, status: str | None = None) -> list[RunRecord]
 
 
 def get_run(run_id: str) -> RunRecord:
-    """One run by id."""
-    return _record(MlflowClient().get_run(run_id))
+    """One run by id; a one-line error naming it when the store has no such run."""
+    try:
+        return _record(MlflowClient().get_run(run_id))
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        raise EcgPlatformError(f"no run {run_id} in {mlflow.get_tracking_uri()}") from None
 
 
 def metric_histories(run_id: str, keys: Iterable[str]) -> dict[str, dict[int, float]]:

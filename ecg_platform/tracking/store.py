@@ -23,6 +23,7 @@ from mlflow.environment_variables import (
     MLFLOW_HTTP_REQUEST_MAX_RETRIES,
     MLFLOW_HTTP_REQUEST_TIMEOUT,
 )
+from sqlalchemy.exc import DatabaseError
 
 from ecg_platform.errors import EcgPlatformError
 
@@ -100,6 +101,10 @@ def _migrate_sqlite(uri: str) -> None:
     try:
         with lock.acquire(timeout=MIGRATION_LOCK_TIMEOUT_S):
             MlflowClient(uri).search_experiments(max_results=1)
+    except DatabaseError as exc:
+        raise EcgPlatformError(
+            f"{path} is not a usable MLflow SQLite store ({exc.orig}); move it away or {_HINT}"
+        ) from None
     except Timeout:
         raise EcgPlatformError(
             f"another process has held the initialisation lock of {path} for over "

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ecg_platform.data.qrs import BeatSource, Detector
-from ecg_platform.data.signal_input import Recording, crop, read_csv, read_wfdb
+from ecg_platform.data.signal_input import Recording, crop, read_csv, read_wfdb, wfdb_record
 from ecg_platform.engine.pipeline import Prediction, WindowPipeline
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.predict_plots import prediction_figure
@@ -41,6 +41,13 @@ class RecordingSource:
         """The recording's name, e.g. `208` (the default output folder)."""
         path = self.record or self.csv
         return path.stem if path else "recording"
+
+    def check(self) -> None:
+        """The recording is there: checked before the model loads (which takes seconds)."""
+        if self.record is not None:
+            wfdb_record(self.record)
+        elif self.csv is not None and not self.csv.is_file():
+            raise EcgPlatformError(f"no CSV file at {self.csv}")
 
     def read(self, channel: int) -> Recording:
         """The (cropped) recording; one line when it cannot be read."""
@@ -72,6 +79,7 @@ def run_predict(request: PredictRequest) -> dict[str, Any]:
     A bar over the steps shows on a terminal (a 30-minute record takes seconds)."""
     from tqdm import tqdm
 
+    request.source.check()
     steps = ("load the model", "read the recording", "classify and find beats", "write outputs")
     with tqdm(steps, desc="predict", unit="step", disable=not sys.stderr.isatty()) as bar:
         bar.set_postfix_str(steps[0])
