@@ -18,7 +18,7 @@ from ecg_platform.cli import cli
 from ecg_platform.data.beat_dataset import load_beat_study
 from ecg_platform.data.config import data_config
 from ecg_platform.evaluation.aami import gross
-from ecg_platform.evaluation.metrics import matrix_from_metrics
+from ecg_platform.evaluation.metrics import matrix_from_metrics, metrics_from_matrix
 from ecg_platform.tracking.model_io import PYFUNC_CONFIG, load_state_dict
 from ecg_platform.tracking.run_search import artifact_json
 
@@ -75,6 +75,12 @@ def test_three_stages_and_the_aami_report_on_the_patient_specific_protocol(
         assert aami["finetune"]["24"][task]["ppv"] == pytest.approx(100 * expected[task]["ppv"])
     markdown = (tmp_path / "report" / "aami.md").read_text()
     assert "Kiranyaz et al. 2016" in markdown and "| finetune |" in markdown
+    table = pd.read_csv(tmp_path / "report" / "comparison.csv", dtype={"patient": str})
+    assert "finetune_sensitivity" not in table  # a binary metric: no K-class run logs it
+    for patient in PATIENTS:
+        row = table.set_index("patient").loc[patient]
+        expected_f1 = metrics_from_matrix(finetuned[patient])["macro_f1"]
+        assert row["finetune_macro_f1"] == pytest.approx(expected_f1)
 
 
 def test_the_study_table_is_not_used_on_another_protocol(
@@ -116,10 +122,10 @@ def test_rr_features_reach_the_head_and_the_served_model(
     """With RR features the registered model takes each window followed by its 5 RR values
     (one tensor, as pyfunc serves it), and fine-tuning starts from those weights."""
     source = ("--preset", "patient-specific", "--data-dir", str(shared_data_dir))
-    source += ("--cache-dir", str(beat_cache), "--rr-features", "true")
+    source += ("--cache-dir", str(beat_cache), "--rr-features", "auto")
     _run("pretrain", *source, "--patient", "200,213", "--epochs", "1")
     _run("finetune", *source, "--patient", "213", "--epochs", "1")
-    name = "ecg-finetuned-213-patient-specific-rr"
+    name = "ecg-finetuned-213-patient-specific"
     version = MlflowClient().get_model_version_by_alias(name, "champion")
     assert MlflowClient().get_run(version.run_id).data.params["model.extra_features"] == "5"
     served = mlflow.pyfunc.load_model(f"models:/{name}@champion", model_config=PYFUNC_CONFIG)

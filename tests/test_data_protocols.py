@@ -150,7 +150,7 @@ def test_patient_training_data_is_the_common_set_plus_its_first_minutes(
     own = patient_specific.part("213", "train")
     assert len(data["train"]) == len(patient_specific.common_part()) + len(own)
     assert set(data["val"].record) == set(data["test"].record) == {"213"}
-    assert data["train"].rr is None  # the presets leave RR features off
+    assert data["train"].rr.shape == (len(data["train"]), 5)  # the presets give RR features
     beats = patient_specific.records["213"]
     first = beats.aami[beats.segment == 0]
     share = class_counts(data["val"].y)["N"] / class_counts(first)["N"]

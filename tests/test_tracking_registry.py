@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from ecg_platform.data.config import data_config
 from ecg_platform.tracking.model_io import (
     PYFUNC_CONFIG,
     load_state_dict,
@@ -23,6 +24,7 @@ from ecg_platform.tracking.registry import (
     resolve_model_source,
 )
 from ecg_platform.tracking.runs import stage_run
+from ecg_platform.tracking.schema import model_family
 
 
 class TinyNet(torch.nn.Module):
@@ -122,3 +124,19 @@ def test_checkpoint_files_load_weights_only(mlflow_store: str, tmp_path: Path) -
     torch.save(net.state_dict(), path)
     weights = load_state_dict(str(path))
     torch.testing.assert_close(weights["head.bias"], net.head.bias.detach())
+
+
+@pytest.mark.parametrize(
+    ("preset", "choices", "suffix"),
+    [
+        ("paper", {}, ""),
+        ("patient-specific", {}, "-patient-specific"),  # RR features: the beat presets' default
+        ("patient-specific", {"rr_features": False}, "-patient-specific-no-rr"),
+        ("inter-patient", {"label_set": "binary"}, "-inter-patient-binary"),
+    ],
+)
+def test_each_protocol_registers_under_its_own_names(
+    preset: str, choices: dict, suffix: str
+) -> None:
+    """Champions compare validation losses only within one protocol."""
+    assert model_family(data_config(preset, **choices)) == suffix

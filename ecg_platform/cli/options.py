@@ -146,10 +146,11 @@ def data_source_options() -> Decorator:
             ),
             click.option(
                 "--rr-features",
-                type=click.BOOL,
-                default=False,
+                type=click.Choice(["auto", "true", "false"]),
+                default="auto",
                 show_default=True,
-                help="Beat presets: give the model each beat's RR intervals beside its window.",
+                help="Give the model each beat's RR intervals beside its window (auto: yes on "
+                "the beat presets, where they win; the paper preset has none).",
             ),
         ]
     )

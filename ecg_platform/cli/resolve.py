@@ -33,7 +33,7 @@ def data_source(params: Params) -> DataSource:
     """--data-dir and --cache-dir (else their environment variables, else the defaults) and the
     --preset's config with --seed where the command has one."""
     label_set = None if params.get("label_set", "auto") == "auto" else params["label_set"]
-    rr_features = params.get("rr_features") or None
+    rr_features = {"true": True, "false": False}.get(params.get("rr_features", "auto"))
     config = data_config(params["preset"], params.get("seed"), label_set, rr_features)
     return DataSource.resolve(config, params["data_dir"], params["cache_dir"])
 

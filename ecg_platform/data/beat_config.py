@@ -75,7 +75,7 @@ class BeatConfig:
     preset: str = "patient-specific"
     protocol: BeatProtocol = "patient-specific"
     label_set: str = "aami"
-    rr_features: bool = False  # hand the trainer the RR features next to the inputs
+    rr_features: bool = True  # the RR features beside the inputs: they win (docs/results.md §5)
     extraction: BeatExtraction = field(default_factory=BeatExtraction)
     common_per_class: int = 75  # patient-specific: up to this many beats per AAMI class
     common_pool: CommonPool = "whole-record"  # records 100-124 whole, or their first minutes

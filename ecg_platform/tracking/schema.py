@@ -74,12 +74,12 @@ class TrackingNames:
 
 def model_family(data: ProtocolConfig) -> str:
     """The registered-model suffix of a data protocol: none for the study's windows, else
-    `-<preset>`, `-<label set>` unless AAMI, `-rr` with RR features; so each protocol keeps its
-    own champion (validation losses of different protocols do not compare)."""
+    `-<preset>`, `-<label set>` unless AAMI, `-no-rr` without RR features; so each protocol
+    keeps its own champion (validation losses of different protocols do not compare)."""
     if isinstance(data, DataConfig):
         return ""
     label_set = "" if data.label_set == "aami" else f"-{data.label_set}"
-    return f"-{data.preset}{label_set}{'-rr' if data.rr_features else ''}"
+    return f"-{data.preset}{label_set}{'' if data.rr_features else '-no-rr'}"
 
 
 TRACKING = TrackingNames()
