@@ -17,6 +17,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+import torch
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
@@ -24,7 +25,7 @@ from ecg_platform.data.config import data_config
 from ecg_platform.data.dataset import StudyData
 from ecg_platform.data.patients import EVERY_PATIENT
 from ecg_platform.data.source import DataSource
-from ecg_platform.tracking.model_io import PYFUNC_CONFIG
+from ecg_platform.tracking.model_io import PYFUNC_CONFIG, load_state_dict
 from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.pretrain import run_pretrain
 from ecg_platform.workflows.request import StageRequest
@@ -141,6 +142,8 @@ def test_pretrain_logs_the_run_and_registers_the_champion(
 def test_finetune_starts_from_exactly_the_champion_and_serves(
     use_store: Store, pretrained: ModelVersion, excerpt_dir: Path, excerpt_study: StudyData
 ) -> None:
+    """Tags name the champion, and the weights prove it: the registered fine-tuned model's
+    frozen encoder is the champion's bit for bit, while its head moved."""
     finished(mlflow_run(use_store, "finetune", data_dir=excerpt_dir, patient="119", epochs=2))
     name = TRACKING.registered_model("finetune", FINETUNED_PATIENT)
     version = use_store.client.get_model_version_by_alias(name, "champion")
@@ -153,6 +156,15 @@ def test_finetune_starts_from_exactly_the_champion_and_serves(
     assert run.data.tags["hparams_source"] == "study-table"
     assert run.data.params["train.batch_size"] == "4"
     assert run.data.metrics["trainable_params"] == HEAD_PARAMETERS
+    champion = load_state_dict(f"models:/{TRACKING.pretrained_model}/{pretrained.version}")
+    weights = load_state_dict(f"models:/{name}/{version.version}")
+    assert weights.keys() == champion.keys()
+    encoder = [key for key in champion if key.startswith("encoder.")]
+    assert len(encoder) == 17  # the stem, two convolutions (weight, bias) in each of 4 blocks
+    for key in encoder:
+        assert torch.equal(weights[key], champion[key]), key
+    head = [key for key in champion if key.startswith("head.")]
+    assert len(head) == 4 and not any(torch.equal(weights[k], champion[k]) for k in head)
 
     served = mlflow.pyfunc.load_model(f"models:/{name}@champion", model_config=PYFUNC_CONFIG)
     windows, labels = excerpt_study.patients[FINETUNED_PATIENT].part("test")

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from ecg_platform.cli import cli
 from ecg_platform.data.config import data_config
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
-from ecg_platform.tracking.model_io import log_model
+from ecg_platform.tracking.model_io import load_state_dict, log_model
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import TRACKING
@@ -118,7 +119,10 @@ def test_several_patients_nest_under_a_parent_with_summary_metrics(
 
 
 def _register_pretrained(data_config_hash: str) -> str:
-    """A real CNN1D registered as the pretrained champion under the given data-config hash."""
+    """A real CNN1D registered as the pretrained champion under the given data-config hash; its
+    weights (seed 7) are not those of a new seed-42 model, so a finetune that skipped loading
+    them would show."""
+    torch.manual_seed(7)
     with stage_run("pretrain", "all", {"data_config_hash": data_config_hash}):
         uri = log_model(CNN1D(), np.zeros((2, 1, 128), dtype=np.float32))
     tags = {"val_loss": 0.5, "data_config_hash": data_config_hash}
@@ -150,7 +154,10 @@ def test_a_pretrained_model_of_another_data_config_needs_force(
 def test_finetune_trains_the_encoder_only_with_a_positive_encoder_lr_scale(
     mlflow_store: str, excerpt_dir: Path, scale: str, trainable: str
 ) -> None:
-    _register_pretrained(data_config("paper").hash())
+    """The registered weights say what trained, not only the run's params: at scale 0 every
+    encoder tensor is the pretrained champion's, bit for bit, and every head tensor moved; at
+    0.1 the encoder moved too."""
+    version = _register_pretrained(data_config("paper").hash())
     args = ("finetune", "--data-dir", str(excerpt_dir), "--patient", "233", "--epochs", "1")
     code, output = _invoke(*args, "--encoder-lr-scale", scale)
     assert code == 0, output
@@ -160,3 +167,13 @@ def test_finetune_trains_the_encoder_only_with_a_positive_encoder_lr_scale(
     expected = count_trainable_parameters(model if trainable == "all" else model.head)
     assert run.data.metrics["trainable_params"] == expected
     assert float(run.data.params["train.encoder_lr_scale"]) == float(scale)
+    pretrained = load_state_dict(f"models:/{TRACKING.pretrained_model}/{version}")
+    finetuned = load_state_dict(f"models:/{name}/1")
+    assert finetuned.keys() == pretrained.keys()
+    unchanged = {key: torch.equal(finetuned[key], pretrained[key]) for key in pretrained}
+    encoder = [key for key in unchanged if key.startswith("encoder.")]
+    head = [key for key in unchanged if key.startswith("head.")]
+    assert len(encoder) + len(head) == len(unchanged) and encoder and head
+    assert not any(unchanged[key] for key in head)
+    frozen = trainable == "head"
+    assert [unchanged[key] for key in encoder] == [frozen] * len(encoder)
