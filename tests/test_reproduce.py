@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
 from mlflow.entities import Run
@@ -14,10 +16,13 @@ from ecg_platform.cli import cli
 PATIENTS = ("119", "233")
 
 
-def _reproduce(excerpt_dir: Path, folder: Path) -> str:
+def _reproduce(
+    excerpt_dir: Path, folder: Path, patients: Sequence[str] = PATIENTS, *changed: object
+) -> str:
+    """`reproduce` with 1 epoch everywhere, unless `changed` options say otherwise."""
     args = ["reproduce", "--data-dir", excerpt_dir, "--cache-dir", folder / "cache"]
-    args += ["--patient", ",".join(PATIENTS), "--epochs", 1, "--pretrain-epochs", 1]
-    args += ["--workers", 1, "--out", folder / "report"]
+    args += ["--patient", ",".join(patients), "--epochs", 1, "--pretrain-epochs", 1]
+    args += ["--workers", 1, "--out", folder / "report", *changed]
     result = CliRunner().invoke(cli, [str(arg) for arg in args])
     assert result.exit_code == 0, result.output
     return result.output
@@ -82,3 +87,37 @@ def test_reproduce_nests_every_stage_under_one_run_and_resumes(
     ]
     compared = pd.read_csv(tmp_path / "report" / "runs.csv", dtype=str)
     assert rerun.info.run_id in set(compared["run_id"])
+
+
+@pytest.mark.parametrize(
+    ("changed", "retrained"),
+    [
+        pytest.param(("--epochs", 2), ["finetune", "individual"], id="epochs"),
+        # finetune's own settings stay; it starts from the new pretrained version
+        pytest.param(("--pretrain-epochs", 2), ["finetune", "pretrain"], id="pretrained-version"),
+        pytest.param(("--encoder-lr-scale", 0.1), ["finetune"], id="encoder-lr-scale"),
+    ],
+)
+def test_reproduce_reuses_no_run_whose_settings_changed(
+    mlflow_store: str,
+    excerpt_dir: Path,
+    tmp_path: Path,
+    changed: tuple[str, object],
+    retrained: list[str],
+) -> None:
+    """Reuse is keyed on the settings: after one change, exactly the stages it touches train
+    anew (finetune too when only the pretrained version changed), and the others are reused."""
+    _reproduce(excerpt_dir, tmp_path, ["233"])
+    before = {run.info.run_id for run in _all_runs()}
+    _reproduce(excerpt_dir, tmp_path, ["233"], *changed)
+    new = [run for run in _all_runs() if run.info.run_id not in before]
+    trained = {run.data.tags["stage"]: run for run in new if "test_loss" in run.data.metrics}
+    assert sorted(trained) == retrained
+    option, value = changed
+    if option == "--epochs":
+        assert {run.data.params["train.epochs"] for run in trained.values()} == {str(value)}
+    finetuned = trained["finetune"]
+    pretrained = [run for run in _all_runs() if run.data.tags.get("stage") == "pretrain"]
+    newest = max(pretrained, key=lambda run: run.info.start_time)
+    assert finetuned.data.tags["pretrained_version"] == newest.data.tags["registered_version"]
+    assert len(pretrained) == (2 if option == "--pretrain-epochs" else 1)
