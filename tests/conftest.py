@@ -121,6 +121,35 @@ def copy_record() -> Callable[..., Path]:
     return _copy_record
 
 
+def _register_pretrained(data_config_hash: str, seed: int = 7) -> str:
+    """A real CNN1D registered as a pretrained version (champion if its val_loss is the best so
+    far) under the given data-config hash; its version. Its weights (`seed`, not 42) are not
+    those of a new seed-42 model, so a finetune that skipped loading them would show."""
+    import numpy as np
+    import torch
+
+    from ecg_platform.models.cnn1d import CNN1D
+    from ecg_platform.tracking.model_io import log_model
+    from ecg_platform.tracking.registry import promote_if_better, register_model
+    from ecg_platform.tracking.runs import stage_run
+    from ecg_platform.tracking.schema import TRACKING
+
+    torch.manual_seed(seed)
+    with stage_run("pretrain", "all", {"data_config_hash": data_config_hash}):
+        uri = log_model(CNN1D(), np.zeros((2, 1, 128), dtype=np.float32))
+    tags = {"val_loss": 0.5, "data_config_hash": data_config_hash}
+    version = register_model(uri, TRACKING.pretrained_model, tags)
+    promote_if_better(TRACKING.pretrained_model, version)
+    return version
+
+
+@pytest.fixture
+def register_pretrained(mlflow_store: str) -> Callable[..., str]:
+    """`register_pretrained(data_config_hash, seed=7)` registers a real CNN1D in the test's store
+    as a pretrained version and returns the version."""
+    return _register_pretrained
+
+
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory: pytest.TempPathFactory, empty_mlflow_db: Path) -> Path:
     """A store holding `ecg-individual-119` v1: one epoch on the 119 excerpt via the real CLI."""

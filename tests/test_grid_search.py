@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -17,11 +18,17 @@ from ecg_platform.data.config import data_config
 from ecg_platform.data.patients import PatientSelection
 from ecg_platform.data.source import DataSource
 from ecg_platform.tracking.schema import TRACKING
-from ecg_platform.workflows.grid_search import SettingResult, pick_winner, run_grid_search
+from ecg_platform.workflows.grid_search import (
+    PatientGrid,
+    SettingResult,
+    pick_winner,
+    run_grid_search,
+)
 from ecg_platform.workflows.request import StageRequest
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS, GridSpec, PatientHyperparams
 
 PATIENT = "233"  # a 5-minute excerpt: 300 windows
+HASH = data_config("paper").hash()
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +124,55 @@ def test_a_diverging_setting_fails_alone_and_a_rerun_reuses_finished_ones(
     assert [run.info.status for run in settings["b32-lr1000-weighted"]] == ["FAILED", "FAILED"]
     parents = [run for run in _runs("grid-search") if run.data.tags["grid_role"] == "patient"]
     assert {run.data.tags["grid_winner_run_id"] for run in parents} == {finished.info.run_id}
+
+
+def _one_setting(
+    excerpt_dir: Path, cache_dir: Path, epochs: int = 1, lr: float = 0.01, pretrained: str = ""
+) -> PatientGrid:
+    """A one-setting grid search of PATIENT (finetune mode when given a pretrained URI)."""
+    request = StageRequest(
+        "grid-search",
+        DataSource(excerpt_dir, cache_dir, data_config("paper")),
+        PatientSelection((PATIENT,)),
+        train=PATIENT_DEFAULTS.replace(epochs=epochs),
+    )
+    grid = GridSpec(batch_sizes=(32,), lrs=(lr,), weighted_sampling=(True,))
+    if pretrained:
+        (found,) = run_grid_search(request, grid, "finetune", 1, pretrained_uri=pretrained)
+    else:
+        (found,) = run_grid_search(request, grid, "individual", workers=1)
+    return found
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        pytest.param({"epochs": 2}, id="epochs"),
+        pytest.param({"lr": 0.02}, id="lr"),
+        pytest.param({"pretrained": f"models:/{TRACKING.pretrained_model}/2"}, id="pretrained"),
+    ],
+)
+def test_a_setting_whose_epochs_lr_or_pretrained_version_changed_is_trained_anew(
+    register_pretrained: Callable[..., str],
+    excerpt_dir: Path,
+    cache_dir: Path,
+    changed: dict[str, object],
+) -> None:
+    """Reuse compares every logged setting and the pretrained version, not the patient alone:
+    a changed one trains a new run; the unchanged search is still reused (the control)."""
+    original: dict[str, object] = {}
+    if "pretrained" in changed:  # two versions, of other weights
+        assert [register_pretrained(HASH, seed) for seed in (7, 8)] == ["1", "2"]
+        original = {"pretrained": f"models:/{TRACKING.pretrained_model}/1"}
+    (first,) = _one_setting(excerpt_dir, cache_dir, **original).results
+    (other,) = _one_setting(excerpt_dir, cache_dir, **(original | changed)).results
+    assert not other.reused and other.status == "FINISHED"
+    assert other.run_id != first.run_id
+    (again,) = _one_setting(excerpt_dir, cache_dir, **original).results
+    assert again.reused and again.run_id == first.run_id
+    assert len(_settings(_runs("grid-search"))["b32-lr0.01-weighted"]) == (
+        1 if "lr" in changed else 2
+    )
 
 
 def _result(accuracy: float, loss: float, status: str = "FINISHED") -> SettingResult:

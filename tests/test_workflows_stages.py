@@ -14,9 +14,7 @@ from mlflow import MlflowClient
 from ecg_platform.cli import cli
 from ecg_platform.data.config import data_config
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
-from ecg_platform.tracking.model_io import load_state_dict, log_model
-from ecg_platform.tracking.registry import promote_if_better, register_model
-from ecg_platform.tracking.runs import stage_run
+from ecg_platform.tracking.model_io import load_state_dict
 from ecg_platform.tracking.schema import TRACKING
 from ecg_platform.workflows.hyperparams import patient_train_config
 from ecg_platform.workflows.request import PER_PATIENT_FIELDS
@@ -118,23 +116,10 @@ def test_several_patients_nest_under_a_parent_with_summary_metrics(
         assert client.get_model_version_by_alias(name, "champion").run_id == run.info.run_id
 
 
-def _register_pretrained(data_config_hash: str) -> str:
-    """A real CNN1D registered as the pretrained champion under the given data-config hash; its
-    weights (seed 7) are not those of a new seed-42 model, so a finetune that skipped loading
-    them would show."""
-    torch.manual_seed(7)
-    with stage_run("pretrain", "all", {"data_config_hash": data_config_hash}):
-        uri = log_model(CNN1D(), np.zeros((2, 1, 128), dtype=np.float32))
-    tags = {"val_loss": 0.5, "data_config_hash": data_config_hash}
-    version = register_model(uri, TRACKING.pretrained_model, tags)
-    promote_if_better(TRACKING.pretrained_model, version)
-    return version
-
-
 def test_a_pretrained_model_of_another_data_config_needs_force(
-    mlflow_store: str, excerpt_dir: Path
+    register_pretrained: Callable[..., str], excerpt_dir: Path
 ) -> None:
-    version = _register_pretrained("0123456789ab")
+    version = register_pretrained("0123456789ab")
     args = ("finetune", "--data-dir", str(excerpt_dir), "--patient", "233", "--epochs", "1")
     code, output = _invoke(*args)
     assert code == 1
@@ -152,12 +137,12 @@ def test_a_pretrained_model_of_another_data_config_needs_force(
 
 @pytest.mark.parametrize(("scale", "trainable"), [("0", "head"), ("0.1", "all")])
 def test_finetune_trains_the_encoder_only_with_a_positive_encoder_lr_scale(
-    mlflow_store: str, excerpt_dir: Path, scale: str, trainable: str
+    register_pretrained: Callable[..., str], excerpt_dir: Path, scale: str, trainable: str
 ) -> None:
     """The registered weights say what trained, not only the run's params: at scale 0 every
     encoder tensor is the pretrained champion's, bit for bit, and every head tensor moved; at
     0.1 the encoder moved too."""
-    version = _register_pretrained(data_config("paper").hash())
+    version = register_pretrained(data_config("paper").hash())
     args = ("finetune", "--data-dir", str(excerpt_dir), "--patient", "233", "--epochs", "1")
     code, output = _invoke(*args, "--encoder-lr-scale", scale)
     assert code == 0, output
