@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import ecg_platform.engine
@@ -244,6 +245,34 @@ def test_the_encoder_learns_at_its_scaled_rate(patient: dict[str, TensorSplit]) 
     assert all(changed)
 
 
+@pytest.mark.parametrize(("nesterov", "first_step"), [(False, 1.0), (True, 1.9)])
+def test_one_sgd_step_moves_each_part_by_its_own_rate(
+    patient: dict[str, TensorSplit], nesterov: bool, first_step: float
+) -> None:
+    """What ran, not only that it ran: one full-batch step of SGD (momentum 0.9, no weight
+    decay) moves the head by lr x g and the encoder by lr x 0.1 x g, g the loss gradient
+    computed here; Nesterov's first step is (1 + momentum) times that, plain momentum's not."""
+    train, lr = patient["train"], 1.0  # large steps: far above the weights' float32 rounding
+    config = FAST.replace(
+        optimizer="sgd", momentum=0.9, nesterov=nesterov, lr=lr, weight_decay=0.0,
+        encoder_lr_scale=0.1, epochs=1, batch_size=len(train), weighted_sampling=False,
+    )  # fmt: skip
+    model = new_model()
+    start = copy.deepcopy(model)
+    F.binary_cross_entropy_with_logits(start.logits(train.x), train.y.float()).backward()
+    train_model(model, train, patient["val"], config, progress=False)
+    for (name, after), (_, before) in zip(
+        model.named_parameters(), start.named_parameters(), strict=True
+    ):
+        rate = lr * (0.1 if name.startswith("encoder.") else 1.0) * first_step
+        step, expected = (after - before).detach(), -rate * before.grad
+        # to 0.1% of the tensor's largest step: float32 weights round the smallest steps
+        tolerance = 1e-3 * expected.abs().max().item()
+        torch.testing.assert_close(
+            step, expected, rtol=1e-3, atol=tolerance, msg=lambda text, key=name: f"{key}: {text}"
+        )
+
+
 def test_divergence_names_the_epoch_and_learning_rate(patient: dict[str, TensorSplit]) -> None:
     config = FAST.replace(optimizer="sgd", lr=1e3)
     with pytest.raises(EcgPlatformError, match=r"diverged at epoch 1 \(learning rate 1000\)"):
@@ -272,6 +301,9 @@ def test_learning_rate_schedules(
 
 def test_sgd_and_nesterov(patient: dict[str, TensorSplit]) -> None:
     config = FAST.replace(optimizer="sgd", nesterov=True, lr=1e-2)
+    optimizer = build_optimizer(new_model().parameter_groups(config.lr, 1.0), config)
+    assert type(optimizer) is torch.optim.SGD
+    assert [(g["nesterov"], g["momentum"]) for g in optimizer.param_groups] == [(True, 0.9)]
     result = train_model(new_model(), patient["train"], patient["val"], config, progress=False)
     assert all(math.isfinite(r.val["loss"]) for r in result.history)
     with pytest.raises(EcgPlatformError, match="Nesterov momentum needs"):
