@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
 import pandas as pd
 import pytest
+from scipy.stats import wilcoxon
 
 from ecg_platform.evaluation.comparison import compare, write_report
 
@@ -58,6 +60,47 @@ def test_wilcoxon_is_nan_when_nothing_differs() -> None:
     same = {"100": (0.9, 0.9), "101": (0.8, 0.8)}
     comparison = compare(_results(same), sorted(same))
     assert math.isnan(comparison.wilcoxon_pvalue)
+
+
+def _exact_two_sided_p(ranks: list[float], statistic: float) -> float:
+    """The signed-rank test's exact p-value by enumerating every sign of every rank."""
+    sums = [sum(signs) for signs in itertools.product(*[(0, rank) for rank in ranks])]
+    return min(1.0, 2 * sum(total <= statistic for total in sums) / len(sums))
+
+
+def test_wilcoxon_with_mixed_signs_is_the_exact_signed_rank_test() -> None:
+    """Differences +.05 -.01 +.03 +.02 -.04 +.06: ranks 5 1 3 2 4 6, the negative ones sum to
+    W = 5; the p-value is the share of the 64 sign patterns whose sum is as small, twice."""
+    differences = [0.05, -0.01, 0.03, 0.02, -0.04, 0.06]
+    rows = {str(100 + i): (0.5, 0.5 + d) for i, d in enumerate(differences)}
+    comparison = compare(_results(rows), sorted(rows))
+    assert comparison.wilcoxon_statistic == 5.0
+    assert comparison.wilcoxon_pvalue == pytest.approx(_exact_two_sided_p([1, 2, 3, 4, 5, 6], 5))
+    assert comparison.wilcoxon_pvalue == pytest.approx(2 * 10 / 64)
+
+
+def test_wilcoxon_drops_zero_differences_and_gives_ties_their_mean_rank() -> None:
+    """What the accuracies mean, not their float noise: 0.1 + 0.2 against 0.3 is no difference
+    (dropped), and 0.82 - 0.80, 0.92 - 0.90 and 0.68 - 0.70 tie (mean rank 2), though float
+    subtraction makes them all differ. W = 2 + 7 = 9 of 7 ranks; the p-value is scipy's for the
+    intended differences."""
+    rows = {  # patient: (individual, finetuned), intended difference
+        "100": (0.80, 0.82),  # +0.02
+        "101": (0.90, 0.92),  # +0.02
+        "102": (0.70, 0.68),  # -0.02
+        "103": (0.3, 0.1 + 0.2),  # 0
+        "104": (0.60, 0.65),  # +0.05
+        "105": (0.85, 0.75),  # -0.10
+        "106": (0.50, 0.53),  # +0.03
+        "107": (0.40, 0.47),  # +0.07
+    }
+    raw = [finetuned - individual for individual, finetuned in rows.values()]
+    assert wilcoxon(raw).statistic == 10.5  # the float noise, ranked as if it were real
+    comparison = compare(_results(rows), sorted(rows))
+    intended = [0.02, 0.02, -0.02, 0.0, 0.05, -0.10, 0.03, 0.07]
+    expected = wilcoxon(intended)
+    assert comparison.wilcoxon_statistic == expected.statistic == 9.0
+    assert comparison.wilcoxon_pvalue == pytest.approx(expected.pvalue, rel=1e-12)
 
 
 def test_missing_runs_are_listed_and_excluded_from_the_paired_test() -> None:
