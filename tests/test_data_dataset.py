@@ -29,6 +29,37 @@ from ecg_platform.workflows.settings import STUDY_HYPERPARAMS
 
 PAPER = data_config("paper")
 STUDY_RECORDS = sorted(STUDY_HYPERPARAMS)  # the study's table lists exactly its 29 patients
+STUDY_WINDOWS = {  # record: (kept windows, abnormal ones), of `ecg-platform data summary`
+    "100": (1806, 34),
+    "102": (1806, 1729),
+    "104": (1793, 1679),
+    "105": (1803, 41),
+    "106": (1693, 469),
+    "108": (1708, 23),
+    "114": (1736, 54),
+    "116": (1806, 108),
+    "119": (1659, 444),
+    "200": (1793, 830),
+    "201": (1582, 315),
+    "202": (1688, 67),
+    "203": (1789, 363),
+    "205": (1806, 60),
+    "208": (1803, 1115),
+    "209": (1806, 230),
+    "210": (1803, 212),
+    "212": (1806, 1188),
+    "213": (1806, 598),
+    "215": (1806, 150),
+    "217": (1805, 1650),
+    "219": (1718, 72),
+    "220": (1805, 75),
+    "221": (1758, 393),
+    "222": (1775, 374),
+    "223": (1806, 484),
+    "228": (1750, 364),
+    "231": (1518, 1205),
+    "233": (1806, 806),
+}
 
 
 def test_the_study_keeps_exactly_its_29_records(shared_study: StudyData) -> None:
@@ -38,6 +69,21 @@ def test_the_study_keeps_exactly_its_29_records(shared_study: StudyData) -> None
     assert set(STUDY_RECORDS) < set(shared_study.patients)
     kept = [shared_study.patients[record] for record in STUDY_RECORDS]
     assert sum(patient.n_windows for patient in kept) == 51_039
+
+
+def test_every_study_records_window_counts(shared_study: StudyData) -> None:
+    """Each of the 29 records keeps exactly its windows and abnormal ones under `paper` (the
+    table: `ecg-platform data summary --json` on the full database; its totals are those of
+    docs/protocol.md): a change to windowing or labelling that moves one record's count fails
+    here, even where the totals (51,039 windows, 15,132 abnormal) would hide it."""
+    found = {
+        record: (patient.n_windows, patient.n_abnormal)
+        for record, patient in shared_study.patients.items()
+        if record in shared_study.selected
+    }
+    assert found == STUDY_WINDOWS
+    assert sum(windows for windows, _ in found.values()) == 51_039
+    assert sum(abnormal for _, abnormal in found.values()) == 15_132
 
 
 def test_known_window_counts(shared_study: StudyData) -> None:
