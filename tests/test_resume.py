@@ -54,7 +54,7 @@ def test_a_killed_run_resumes_into_its_own_run_with_the_uninterrupted_result(
     logged_before = len(client.get_metric_history(killed, "lr"))
     assert logged_before < EPOCHS
 
-    _finish(_individual(excerpt_dir, cache, epochs=EPOCHS + 1), tmp_path, uri)
+    _finish(_individual(excerpt_dir, cache, epochs=2), tmp_path, uri)
     other = [run for run in _runs(uri) if run.info.run_id != killed]
     assert len(other) == 1  # other settings: a run of their own, not the killed one resumed
     assert client.get_run(killed).info.status == "FAILED"
