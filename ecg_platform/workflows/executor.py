@@ -5,8 +5,8 @@ backend: a pool of local worker processes (`ray_executor.RayExecutor` is the oth
 (a job that raises is reported as failed and the others go on), runs a job whose worker died
 once more before reporting it failed, ends FAILED the MLflow runs a dead worker left RUNNING and
 logs what the workers warned about (a job that hit CPython 3.11.7's spurious SystemError runs once
-more too). A backend only implements `completed` (each job's result as
-it finishes), `describe` and `close`; its workers call `call_job_in_worker`.
+more too). A backend only implements `completed` (each job's result as it finishes), `describe`
+and `close`; its workers call `call_job_in_worker`.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from ecg_platform.workflows.hyperparams import patient_settings
 from ecg_platform.workflows.patient_runs import run_patients
 from ecg_platform.workflows.request import RunOutcome, StageRequest
 from ecg_platform.workflows.tracked_run import (
-    config_params,
     load_request_study,
     new_model,
     patient_training_run,
@@ -87,9 +86,8 @@ def train_finetuned(
         "pretrained.uri": source.uri,
         "pretrained.forced": force,
     }
-    params |= config_params(request.data, request.model, train)
     tags = stage_tags(request) | pretrained_tags(source) | origin
-    with patient_training_run(request, tags, params) as opened:
+    with patient_training_run(request, train, tags, params) as opened:
         model = new_model(request, train.seed)
         load_pretrained(model, weights)
         splits = loaded.splits([patient], resolve_device(train.device))

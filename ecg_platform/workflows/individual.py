@@ -8,7 +8,6 @@ from ecg_platform.workflows.hyperparams import patient_settings
 from ecg_platform.workflows.patient_runs import run_patients
 from ecg_platform.workflows.request import RunOutcome, StageRequest
 from ecg_platform.workflows.tracked_run import (
-    config_params,
     load_request_study,
     new_model,
     patient_training_run,
@@ -31,8 +30,7 @@ def train_individual(request: StageRequest) -> RunOutcome:
     patient = loaded.records[0]
     train, origin = patient_settings(patient, request)
     params = origin | {"data.dir": loaded.data_dir}
-    params |= config_params(request.data, request.model, train)
-    with patient_training_run(request, stage_tags(request) | origin, params) as opened:
+    with patient_training_run(request, train, stage_tags(request) | origin, params) as opened:
         model = new_model(request, train.seed)
         splits = loaded.splits([patient], resolve_device(train.device))
         return train_and_track(

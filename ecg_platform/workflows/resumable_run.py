@@ -57,8 +57,9 @@ def resumable_run(
     makes every command's run; the training resumes all the same)."""
     key = settings_key(stage, patient, params)
     checkpoint = cache_dir / CHECKPOINT_FOLDER / f"{key}.pt"
-    interrupted = _interrupted_run(stage, key) if checkpoint.is_file() else None
-    if checkpoint.is_file():
+    resume = checkpoint.is_file()
+    interrupted = _interrupted_run(stage, key) if resume else None
+    if resume:
         where = f"run {interrupted}" if interrupted else "a new run"
         announce(f"{stage} {patient}: resuming from checkpoint {checkpoint} into {where}")
     with stage_run(
@@ -71,7 +72,7 @@ def resumable_run(
         reopen_run_id=interrupted,
     ) as run:
         run.log_params(params)
-        yield ResumableRun(run, checkpoint, resume=checkpoint.is_file())
+        yield ResumableRun(run, checkpoint, resume)
     checkpoint.unlink(missing_ok=True)
 
 

@@ -88,16 +88,17 @@ def new_model(request: StageRequest, seed: int) -> CNN1D:
 
 
 def patient_training_run(
-    request: StageRequest, tags: Mapping[str, str], params: Mapping[str, Any]
+    request: StageRequest, train: TrainConfig, tags: Mapping[str, str], params: Mapping[str, Any]
 ) -> AbstractContextManager[ResumableRun]:
     """The run of the request's one patient, `<stage>-<patient>` (nested under
-    `request.parent_run_id`, if any), resumed when an interrupted one had these settings."""
+    `request.parent_run_id`, if any), logging `params` and the resolved configuration (`train`
+    for this patient); resumed when an interrupted one had these settings."""
     patient = request.patients.label
     return resumable_run(
         request.stage,
         patient,
         tags,
-        params,
+        dict(params) | config_params(request.data, request.model, train),
         request.source.cache_dir,
         f"{request.stage}-{patient}",
         parent_run_id=request.parent_run_id,
