@@ -11,6 +11,7 @@ and `close`; its workers call `call_job_in_worker`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import multiprocessing
@@ -27,7 +28,7 @@ from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.worker_runs import fail_open_children, tracking_uri
 from ecg_platform.workflows.executor_spec import Workers, as_spec
 from ecg_platform.workflows.progress import Progress
-from ecg_platform.workflows.worker_process import captured_log, prepare_worker
+from ecg_platform.workflows.worker_process import captured_log, prepare_local_worker
 
 T = TypeVar("T")
 DEAD_WORKER = "its worker process died"
@@ -35,6 +36,8 @@ ATTEMPTS = 2  # a job whose worker died (crash, kill, lost node) runs once more
 # CPython 3.11.7 raises this now and then for no fault of the code (python/cpython#106905,
 # fixed in 3.11.8); it struck one of about 260 runs of `reproduce`.
 SPURIOUS_CPYTHON_ERROR = "AST constructor recursion depth mismatch"
+# imported once by the fork server; each worker it forks has them without importing them again
+WORKER_MODULES = ["ecg_platform.workflows.reproduce", "ecg_platform.workflows.grid_search"]
 log = logging.getLogger(__name__)
 
 
@@ -182,11 +185,12 @@ def call_job_in_worker(job: Job[T]) -> JobResult[T]:
 
 
 class LocalPoolExecutor(Executor):
-    """`workers` spawned processes (fresh interpreters: no forked torch or MLflow state), started
-    on first use and reused, each with cores / workers torch threads, each killed when this
-    process dies; one worker runs the jobs in this process, with its threads as they are. A
-    worker that dies breaks the pool: the jobs in it are reported dead (and run again by `run`
-    in a fresh pool)."""
+    """`workers` local processes, started on first use and reused, each with cores / workers
+    torch threads, each killed when this process dies; one worker runs the jobs in this process,
+    with its threads as they are. Workers are forked by a fork server that imported torch, MLflow
+    and the workflows once (`worker_context`): no torch or MLflow state of this process, and no
+    ~5 s of imports per worker. A worker that dies breaks the pool: the jobs in it are reported
+    dead (and run again by `run` in a fresh pool)."""
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -227,11 +231,12 @@ class LocalPoolExecutor(Executor):
 
     def _pool(self) -> ProcessPoolExecutor:
         if self.pool is None:
+            threads = threads_per_worker(self.workers)
             self.pool = ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=prepare_worker,
-                initargs=(tracking_uri(), threads_per_worker(self.workers), os.getpid()),
+                mp_context=worker_context(),
+                initializer=prepare_local_worker,
+                initargs=(tracking_uri(), threads, os.getpid(), os.getcwd(), dict(os.environ)),
             )
         return self.pool
 
@@ -241,6 +246,17 @@ class LocalPoolExecutor(Executor):
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+
+
+@functools.cache
+def worker_context() -> multiprocessing.context.BaseContext:
+    """The fork server, started with the first pool and kept for this process's later pools;
+    spawn where there is none (Windows)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_MODULES)
+    return context
 
 
 def _since(started: float) -> float:

@@ -8,18 +8,17 @@ tracebacks back with each job's result, so that they reach the parent's log.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
+import select
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 from ecg_platform.tracking.worker_runs import use_tracking_uri
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 log = logging.getLogger(__name__)
 
@@ -38,18 +37,40 @@ def prepare_worker(uri: str, threads: int, parent_pid: int | None = None) -> Non
     torch.set_num_threads(threads)
 
 
+def prepare_local_worker(
+    uri: str, threads: int, parent_pid: int, cwd: str, environ: dict[str, str]
+) -> None:
+    """`prepare_worker` for a worker forked by the fork server, which started with the command's
+    first pool: take the command's working directory and environment as they are now."""
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(environ)
+    prepare_worker(uri, threads, parent_pid)
+
+
 def die_with_parent(parent_pid: int) -> None:
-    """Have the kernel SIGKILL this process when its parent dies (Linux `PR_SET_PDEATHSIG`), so
-    that a `kill -9` of a command leaves no worker finishing jobs nobody waits for; the runs
-    such a worker leaves RUNNING are ended by the next command (`fail_runs_of_dead_processes`).
-    Elsewhere a no-op."""
-    if not sys.platform.startswith("linux"):
+    """End this process when the command `parent_pid` ends, so that a `kill -9` of a command
+    leaves no worker finishing jobs nobody waits for; the runs such a worker leaves RUNNING are
+    ended by the next command (`fail_runs_of_dead_processes`). A daemon thread waits on the
+    command's pidfd (Linux >= 5.3): the kernel's `PR_SET_PDEATHSIG` would watch the fork server
+    instead, which lives as long as its workers do. Elsewhere a no-op."""
+    if not hasattr(os, "pidfd_open"):
         return
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
-    if os.getppid() != parent_pid:  # the parent died before the request took effect
+    try:
+        pidfd = os.pidfd_open(parent_pid)
+    except ProcessLookupError:  # the command died before this worker started
         os._exit(1)
+    except OSError as error:  # a kernel without pidfds
+        log.warning("cannot watch the command (pidfd_open: %s); workers may outlive it", error)
+        return
+    threading.Thread(
+        target=_exit_when_ended, args=(pidfd,), name="die-with-parent", daemon=True
+    ).start()
+
+
+def _exit_when_ended(pidfd: int) -> None:
+    select.select([pidfd], [], [])  # readable once the process has ended
+    os._exit(1)
 
 
 @contextlib.contextmanager
