@@ -14,9 +14,10 @@ from sklearn import metrics as skm
 
 from ecg_platform.data.loaders import TensorSplit, tensor_split
 from ecg_platform.engine.config import TrainConfig
+from ecg_platform.engine.history import FitResult
 from ecg_platform.engine.inference import evaluate, predict_proba
 from ecg_platform.engine.runtime import seed_everything
-from ecg_platform.engine.trainer import FitResult, fit
+from ecg_platform.engine.trainer import fit
 from ecg_platform.evaluation.metrics import classification_metrics
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.models.protocol import Classifier, freeze_encoder

@@ -6,7 +6,7 @@ import io
 
 from matplotlib.figure import Figure
 
-from ecg_platform.engine.trainer import EpochRecord
+from ecg_platform.engine.history import EpochRecord
 from ecg_platform.evaluation.plots import confusion_matrix_figure, training_curves_figure
 
 

@@ -20,6 +20,7 @@ import ecg_platform.engine
 from ecg_platform.data.dataset import StudyData
 from ecg_platform.data.loaders import TensorSplit, patient_splits
 from ecg_platform.engine.config import TrainConfig
+from ecg_platform.engine.history import EpochRecord, FitResult
 from ecg_platform.engine.inference import evaluate, predict_proba
 from ecg_platform.engine.optim import LrSchedule, build_optimizer
 from ecg_platform.engine.runtime import (
@@ -28,7 +29,7 @@ from ecg_platform.engine.runtime import (
     seed_everything,
     small_batch_kernels,
 )
-from ecg_platform.engine.trainer import EpochRecord, FitResult, fit
+from ecg_platform.engine.trainer import fit
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.metrics import binary_metrics, classification_metrics
 from ecg_platform.models.cnn1d import CNN1D

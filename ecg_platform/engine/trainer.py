@@ -16,12 +16,11 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ecg_platform.data.loaders import EpochSampler, TensorSplit, batches, gather
 from ecg_platform.engine import objective
@@ -32,6 +31,7 @@ from ecg_platform.engine.checkpoint import (
     save_checkpoint,
 )
 from ecg_platform.engine.config import TrainConfig
+from ecg_platform.engine.history import Callback, EpochRecord, FitResult
 from ecg_platform.engine.inference import encode, evaluate
 from ecg_platform.engine.objective import MetricsFn
 from ecg_platform.engine.optim import LrSchedule, build_optimizer
@@ -52,38 +52,6 @@ from ecg_platform.models.protocol import (
 )
 
 log = logging.getLogger(__name__)  # one INFO line per epoch where no progress bar is drawn
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    """One epoch: its learning rate (at the start), train and validation metrics, duration."""
-
-    epoch: int  # 1-based
-    lr: float
-    train: dict[str, float]
-    val: dict[str, float]
-    seconds: float
-
-
-class Callback(Protocol):
-    """Receives every finished epoch (e.g. the MLflow logger of `ecg_platform.tracking`)."""
-
-    def on_epoch_end(self, record: EpochRecord, model: nn.Module, is_best: bool) -> None: ...
-
-
-@dataclass
-class FitResult:
-    """The epochs run, the best one (lowest validation loss), and whether it stopped early."""
-
-    history: list[EpochRecord] = field(default_factory=list)
-    best_epoch: int = 0
-    best_val_loss: float = math.inf
-    stopped_early: bool = False
-
-    @property
-    def best(self) -> EpochRecord:
-        """The record of the best epoch."""
-        return self.history[self.best_epoch - 1]
 
 
 def fit(

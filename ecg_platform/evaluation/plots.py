@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from ecg_platform.engine.trainer import EpochRecord
+    from ecg_platform.engine.history import EpochRecord
 
 CURVES = (("loss", "Loss (binary cross-entropy)"), ("balanced_accuracy", "Balanced accuracy"))
 CLASS_NAMES = ("normal", "abnormal")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ecg_platform.tracking.runs import TrackedRun
 
 if TYPE_CHECKING:
-    from ecg_platform.engine.trainer import EpochRecord
+    from ecg_platform.engine.history import EpochRecord
 
 
 class EpochLogger:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from ecg_platform.data.beat_config import BeatConfig
 from ecg_platform.data.config import ProtocolConfig
 from ecg_platform.data.source import Study
-from ecg_platform.engine.trainer import EpochRecord
+from ecg_platform.engine.history import EpochRecord
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.comparison import MODES, Comparison, compare, write_report
 from ecg_platform.evaluation.metrics import summary_metric_names

@@ -16,8 +16,10 @@ from ecg_platform.data.config import ProtocolConfig
 from ecg_platform.data.loaders import TensorSplit, tensor_splits
 from ecg_platform.data.source import Study
 from ecg_platform.engine.config import TrainConfig
+from ecg_platform.engine.history import FitResult
+from ecg_platform.engine.inference import evaluate
 from ecg_platform.engine.runtime import seed_everything
-from ecg_platform.engine.trainer import FitResult, evaluate, fit
+from ecg_platform.engine.trainer import fit
 from ecg_platform.evaluation.metrics import classification_metrics, matrix_from_metrics
 from ecg_platform.evaluation.plots import (
     confusion_matrix_figure,
