@@ -5,14 +5,19 @@ uninterrupted run's result; other settings start a run of their own."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 from test_process_death import _platform, _runs, _wait_for
 
+from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.schema import CHECKPOINT_KEY_TAG, FAILURE_TAG
+from ecg_platform.workflows.resumable_run import CHECKPOINT_FOLDER, resumable_run, settings_key
 
-EPOCHS = 40
+EPOCHS = 20
 
 
 def _individual(data_dir: Path, cache: Path, epochs: int = EPOCHS) -> list[str]:
@@ -78,3 +83,43 @@ def test_a_killed_run_resumes_into_its_own_run_with_the_uninterrupted_result(
     ]
     assert _test_metrics(client, killed) == _test_metrics(client, uninterrupted.info.run_id)
     assert _test_metrics(client, killed)["test_balanced_accuracy"] > 0
+
+
+HOLD_LOCK = """
+import sys
+from filelock import FileLock
+lock = FileLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_same_settings_training_in_another_process_stop_in_one_line(
+    mlflow_store: str, tmp_path: Path
+) -> None:
+    """A second identical command must not resume a checkpoint the first is still writing."""
+    params = {"epochs": 3}
+    key = settings_key("individual", "233", params)
+    lock_file = tmp_path / "cache" / CHECKPOINT_FOLDER / f"{key}.lock"
+    lock_file.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with (
+            pytest.raises(EcgPlatformError, match="233 with these settings is training in another"),
+            resumable_run("individual", "233", {}, params, tmp_path / "cache", "individual-233"),
+        ):
+            pass
+        assert _runs(mlflow_store) == []  # stopped before any run existed
+    finally:
+        holder.communicate("")
+    with resumable_run(
+        "individual", "233", {}, params, tmp_path / "cache", "individual-233"
+    ) as run:
+        assert not run.resume  # the lock is free once its holder ended

@@ -2,7 +2,9 @@
 by the run's settings, and the same command run again after a crash, kill -9, Ctrl-C or a lost
 tracking server re-opens the interrupted run (same stage, patient and params, ended FAILED or
 KILLED) and continues from that checkpoint into the same run id. The engine resumes bit for bit,
-so the result is the uninterrupted run's. The checkpoint is deleted once the run finished."""
+so the result is the uninterrupted run's. The checkpoint is deleted once the run finished. While
+a run trains, its checkpoint is locked: the same command started meanwhile stops in one line
+instead of resuming a checkpoint that is still being written."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
+from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.run_search import find_runs
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.tracking.schema import CHECKPOINT_KEY_TAG, STAGE_TAG, Stage
@@ -57,23 +62,43 @@ def resumable_run(
     makes every command's run; the training resumes all the same)."""
     key = settings_key(stage, patient, params)
     checkpoint = cache_dir / CHECKPOINT_FOLDER / f"{key}.pt"
-    resume = checkpoint.is_file()
-    interrupted = _interrupted_run(stage, key) if resume else None
-    if resume:
-        where = f"run {interrupted}" if interrupted else "a new run"
-        announce(f"{stage} {patient}: resuming from checkpoint {checkpoint} into {where}")
-    with stage_run(
-        stage,
-        patient,
-        dict(tags) | {CHECKPOINT_KEY_TAG: key},
-        run_name,
-        parent_run_id=parent_run_id,
-        system_metrics=system_metrics,
-        reopen_run_id=interrupted,
-    ) as run:
-        run.log_params(params)
-        yield ResumableRun(run, checkpoint, resume)
-    checkpoint.unlink(missing_ok=True)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    with _training_alone(checkpoint, stage, patient):
+        resume = checkpoint.is_file()
+        interrupted = _interrupted_run(stage, key) if resume else None
+        if resume:
+            where = f"run {interrupted}" if interrupted else "a new run"
+            announce(f"{stage} {patient}: resuming from checkpoint {checkpoint} into {where}")
+        with stage_run(
+            stage,
+            patient,
+            dict(tags) | {CHECKPOINT_KEY_TAG: key},
+            run_name,
+            parent_run_id=parent_run_id,
+            system_metrics=system_metrics,
+            reopen_run_id=interrupted,
+        ) as run:
+            run.log_params(params)
+            yield ResumableRun(run, checkpoint, resume)
+        checkpoint.unlink(missing_ok=True)
+
+
+@contextmanager
+def _training_alone(checkpoint: Path, stage: Stage, patient: str) -> Iterator[None]:
+    """Hold the checkpoint's lock (the kernel drops it when the process dies), or stop in one
+    line when another process holds it."""
+    lock = FileLock(checkpoint.with_suffix(".lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise EcgPlatformError(
+            f"{stage} {patient} with these settings is training in another process (its "
+            f"checkpoint {checkpoint} is locked); wait for it, or change a setting"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _interrupted_run(stage: Stage, key: str) -> str | None:
