@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,22 +17,15 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+from timing import summary_row, wall_and_cpu
+
 from ecg_platform.data.config import data_config
 from ecg_platform.data.dataset import load_study
 from ecg_platform.data.mitdb import resolve_data_dir
 
 
-def _seconds(action: Callable[[], object], repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return times
-
-
-def _row(name: str, times: list[float]) -> str:
-    return f"{name:<52} {min(times):>8.3f} {statistics.median(times):>8.3f} {len(times):>4}"
+def _wall(action: Callable[[], object], repeats: int) -> list[float]:
+    return wall_and_cpu(action, repeats)[0]
 
 
 def main() -> None:
@@ -67,19 +59,19 @@ def main() -> None:
     print(f"{'measurement':<52} {'min s':>8} {'median s':>8} {'runs':>4}")
     rows = {
         "import scipy.signal + sklearn + wfdb (first time)": [import_seconds],
-        "cold load_study (no cache), libraries imported": _seconds(
+        "cold load_study (no cache), libraries imported": _wall(
             lambda: load(scratch / f"cold-{next(fresh)}"), args.repeats
         ),
-        "warm load_study (cache hit)": _seconds(lambda: load(scratch / "first"), 5),
-        "`data summary` fresh process, cold cache": _seconds(
+        "warm load_study (cache hit)": _wall(lambda: load(scratch / "first"), 5),
+        "`data summary` fresh process, cold cache": _wall(
             lambda: summary_process(scratch / f"cold-{next(fresh)}"), args.repeats
         ),
-        "`data summary` fresh process, warm cache": _seconds(
+        "`data summary` fresh process, warm cache": _wall(
             lambda: summary_process(scratch / "first"), 5
         ),
     }
     for name, times in rows.items():
-        print(_row(name, times))
+        print(summary_row(name, times, 52))
     tracemalloc.start()
     load(scratch / "traced")
     _, traced_peak = tracemalloc.get_traced_memory()

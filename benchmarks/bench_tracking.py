@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import replace
 
 import mlflow
+from timing import summary_row, wall_and_cpu
 
 from ecg_platform.data.config import data_config
 from ecg_platform.data.loaders import patient_splits
@@ -34,17 +33,12 @@ from ecg_platform.workflows.request import PER_PATIENT_FIELDS, StageRequest
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS
 
 
-def _seconds(action: Callable[[], object], repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return times
+def _wall(action: Callable[[], object], repeats: int) -> list[float]:
+    return wall_and_cpu(action, repeats)[0]
 
 
 def _row(name: str, times: list[float]) -> str:
-    return f"{name:<46} {min(times):>8.3f} {statistics.median(times):>8.3f} {len(times):>4}"
+    return summary_row(name, times, 46)
 
 
 def main() -> None:
@@ -75,14 +69,14 @@ def main() -> None:
     tags = tracked_run.stage_tags(request)
     rows = []
     with stage_run("individual", args.patient, tags) as run:
-        cold = _seconds(lambda: log_model(model, example), 1)
+        cold = _wall(lambda: log_model(model, example), 1)
         rows.append(_row("log_model, first in the process (cold)", cold))
 
     def empty_run() -> None:
         with stage_run("individual", args.patient, tags):
             pass
 
-    rows.append(_row("start + end a run (with tags)", _seconds(empty_run, args.repeats)))
+    rows.append(_row("start + end a run (with tags)", _wall(empty_run, args.repeats)))
     with stage_run("individual", args.patient, tags) as run:
         model_uri = log_model(model, example)
         timed: dict[str, Callable[[], object]] = {
@@ -100,7 +94,7 @@ def main() -> None:
             ),
         }
         for name, action in timed.items():
-            rows.append(_row(name, _seconds(action, args.repeats)))
+            rows.append(_row(name, _wall(action, args.repeats)))
 
     def plain() -> object:
         fresh = tracked_run.new_model(request, train.seed)
@@ -114,7 +108,7 @@ def main() -> None:
                 run, "individual", args.patient, fresh, splits, train, data, source.data_dir
             )
 
-    untracked_times, tracked_times = _seconds(plain, 2), _seconds(tracked, 2)
+    untracked_times, tracked_times = _wall(plain, 2), _wall(tracked, 2)
     rows.append(_row(f"{args.epochs}-epoch run of {args.patient}, no tracking", untracked_times))
     rows.append(_row(f"{args.epochs}-epoch run of {args.patient}, fully tracked", tracked_times))
     overhead = min(tracked_times) - min(untracked_times)
