@@ -29,6 +29,13 @@ _NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST",)
 _ALIAS_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 _T = TypeVar("_T")
 _logger = logging.getLogger(__name__)
+# How a store refuses an alias insert that lost a race (PostgreSQL, SQLite), and how many such
+# collisions one promotion sits out before it gives up.
+ALIAS_COLLISION_SIGNS = (
+    "duplicate key value violates unique constraint",
+    "UNIQUE constraint failed",
+)
+MAX_ALIAS_COLLISIONS = 10
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,12 @@ def promote_if_better(name: str, version: str) -> bool:
     `version` when it beats the current champion's); True when `version` is the champion now.
 
     Safe under concurrency without a lock: after every move the versions are read again, so a
-    process that overwrote a better champion with a stale choice puts the better one back.
+    process that overwrote a better champion with a stale choice puts the better one back; a
+    move that collided with another writer's in the store (two inserts of the same alias, seen
+    on PostgreSQL) is simply decided again.
     """
     client = MlflowClient()
+    collisions = 0
     while True:
         champion = _version_by_alias(client, name, TRACKING.champion_alias)
         best = min(
@@ -73,7 +83,18 @@ def promote_if_better(name: str, version: str) -> bool:
         )
         if champion is not None and _selection_value(champion) <= _selection_value(best):
             return str(champion.version) == version
-        client.set_registered_model_alias(name, TRACKING.champion_alias, str(best.version))
+        try:
+            client.set_registered_model_alias(name, TRACKING.champion_alias, str(best.version))
+        except MlflowException as error:
+            collisions += 1
+            if collisions > MAX_ALIAS_COLLISIONS or not _is_collision(error):
+                raise
+
+
+def _is_collision(error: MlflowException) -> bool:
+    """Whether the store refused an alias write because another writer's landed first."""
+    message = str(error)
+    return any(sign in message for sign in ALIAS_COLLISION_SIGNS)
 
 
 def _selection_value(found: ModelVersion) -> float:
