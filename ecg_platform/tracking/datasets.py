@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
+from mlflow.exceptions import MlflowException
 
 from ecg_platform.data.loaders import TensorSplit
+from ecg_platform.tracking.collisions import MAX_COLLISIONS, is_collision
 
 CONTEXTS = {"train": "training", "val": "validation", "test": "test"}
 
@@ -36,4 +38,10 @@ def log_datasets(
             )
         datasets.append(dataset)
     contexts = list(CONTEXTS.values())
-    mlflow.log_inputs(datasets, contexts=contexts, tags_list=[{} for _ in contexts])
+    for attempt in range(MAX_COLLISIONS + 1):
+        try:
+            mlflow.log_inputs(datasets, contexts=contexts, tags_list=[{} for _ in contexts])
+            return
+        except MlflowException as error:  # a sibling run inserted the same dataset first
+            if attempt == MAX_COLLISIONS or not is_collision(error):
+                raise

@@ -19,6 +19,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.tracking.collisions import MAX_COLLISIONS, is_collision
 from ecg_platform.tracking.schema import DATA_HASH_TAG, SELECTION_METRIC, TRACKING
 
 _ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
@@ -87,14 +88,8 @@ def promote_if_better(name: str, version: str) -> bool:
             client.set_registered_model_alias(name, TRACKING.champion_alias, str(best.version))
         except MlflowException as error:
             collisions += 1
-            if collisions > MAX_ALIAS_COLLISIONS or not _is_collision(error):
+            if collisions > MAX_COLLISIONS or not is_collision(error):
                 raise
-
-
-def _is_collision(error: MlflowException) -> bool:
-    """Whether the store refused an alias write because another writer's landed first."""
-    message = str(error)
-    return any(sign in message for sign in ALIAS_COLLISION_SIGNS)
 
 
 def _selection_value(found: ModelVersion) -> float:
