@@ -30,13 +30,6 @@ _NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST",)
 _ALIAS_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 _T = TypeVar("_T")
 _logger = logging.getLogger(__name__)
-# How a store refuses an alias insert that lost a race (PostgreSQL, SQLite), and how many such
-# collisions one promotion sits out before it gives up.
-ALIAS_COLLISION_SIGNS = (
-    "duplicate key value violates unique constraint",
-    "UNIQUE constraint failed",
-)
-MAX_ALIAS_COLLISIONS = 10
 
 
 @dataclass(frozen=True)
