@@ -168,9 +168,13 @@ def test_resume_equals_an_uninterrupted_run(
         expected.best_val_loss,
     )
     assert_same_weights(resumed_model, whole)
+    done_before = resumed.resumed_epochs
+    assert 0 < done_before < 4  # restored; the time table counts the epochs trained here
+    assert resumed.seconds_trained_here == sum(r.seconds for r in resumed.history[done_before:])
 
     finished = train_model(new_model(seed=7), train, val, config, checkpoint_path=path, resume=True)
     assert outcomes(finished) == outcomes(expected)  # nothing left to train
+    assert (finished.resumed_epochs, finished.seconds_trained_here) == (4, 0)
 
 
 def test_resume_refuses_other_settings(patient: dict[str, TensorSplit], tmp_path: Path) -> None:

@@ -34,8 +34,14 @@ class FitResult:
     best_epoch: int = 0
     best_val_loss: float = math.inf
     stopped_early: bool = False
+    resumed_epochs: int = 0  # epochs restored from a checkpoint, trained by an earlier process
 
     @property
     def best(self) -> EpochRecord:
         """The record of the best epoch."""
         return self.history[self.best_epoch - 1]
+
+    @property
+    def seconds_trained_here(self) -> float:
+        """Training time of the epochs this fit ran (a resumed run's earlier ones excluded)."""
+        return sum(record.seconds for record in self.history[self.resumed_epochs :])

@@ -245,13 +245,13 @@ class _Run:
         load_model_state(self.model, state["model"], path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["scheduler"])
-        device = self.train.device
-        self.best_weights = {name: t.to(device) for name, t in state["best_weights"].items()}
+        self.best_weights = {k: t.to(self.train.device) for k, t in state["best_weights"].items()}
         self.result = FitResult(
             [EpochRecord(**record) for record in state["history"]],
             state["best_epoch"],
             state["best_val_loss"],
             state["stopped_early"],
+            resumed_epochs=len(state["history"]),
         )
         restore_rng_state(state["rng"], self.generator)
 

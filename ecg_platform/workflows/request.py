@@ -122,7 +122,7 @@ class RunOutcome:
     model_name: str
     model_version: str
     champion: bool
-    train_seconds: float = 0.0  # the epochs' wall time, without testing and logging
+    train_seconds: float = 0.0  # this process's epochs' wall time, without testing and logging
 
     def summary(self) -> str:
         """One line for the terminal."""

@@ -168,9 +168,15 @@ def train_and_track(
     )
     champion = promote_if_better(name, version)
     run.set_tags({REGISTERED_MODEL_TAG: name, REGISTERED_VERSION_TAG: version})
-    train_seconds = sum(record.seconds for record in result.history)
     return RunOutcome(
-        patient, run.run_id, test, result.best_epoch, name, version, champion, train_seconds
+        patient,
+        run.run_id,
+        test,
+        result.best_epoch,
+        name,
+        version,
+        champion,
+        result.seconds_trained_here,
     )
 
 
