@@ -45,6 +45,10 @@ class BeatExtraction:
     input_length: int = 126  # resampled length: the R peak lands on index 45 at 360 Hz
     rr_local_beats: int = 10  # the causal local mean averages this many preceding RR intervals
     train_minutes: float = 5.0
+    # Min-max scaling depends on a segment's extreme samples, so the 25-minute test part came
+    # out at about half the amplitude of the 5-minute training part (docs/results.md section 5):
+    # dividing each filtered segment by its 1st-99th percentile range gives both the same scale.
+    percentile_scale: bool = True
 
     def __post_init__(self) -> None:
         if self.before_s <= 0 or self.after_s <= 0 or self.input_length < 2:

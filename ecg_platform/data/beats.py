@@ -1,10 +1,10 @@
 """One record to beat-centred inputs, AAMI classes and causal RR features (vectorised).
 
 Every annotated beat (AAMI symbol, R peak at its `.atr` sample) gives one window of
-`before_s + after_s` around the peak, cut from its segment's normalised, band-passed signal and
-resampled to `input_length` (polyphase, `scipy.signal.resample_poly`). A beat is kept when its
-window fits inside its segment and it has a previous and a next beat there (its RR intervals);
-the others are counted in `dropped`.
+`before_s + after_s` around the peak, cut from its segment's normalised, band-passed and
+scaled signal and resampled to `input_length` (polyphase, `scipy.signal.resample_poly`). A beat
+is kept when its window fits inside its segment and it has a previous and a next beat there (its
+RR intervals); the others are counted in `dropped`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ecg_platform.data.mitdb import Record
 from ecg_platform.data.preprocess import bandpass, normalise
 
 N_SEGMENTS = 2  # 0: the first `train_minutes`, 1: the rest of the record
+SCALE_PERCENTILES = (1.0, 99.0)  # the range that `percentile_scale` divides a segment by
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,20 @@ def preprocess_segments(
     bounds: np.ndarray,
     min_length: int,
 ) -> np.ndarray:
-    """The study's filtering (min-max, zero-phase band-pass) applied to each segment alone.
+    """The study's filtering (min-max, zero-phase band-pass) applied to each segment alone, then,
+    with `percentile_scale`, the segment divided by the range between its 1st and 99th
+    percentiles: a scale that a few extreme samples do not set, so that a patient's training
+    and test parts come out alike.
 
     A segment shorter than one window holds no kept beat and stays zero."""
     filtered = np.zeros(signal.size, dtype=np.float64)
     for start, end in itertools.pairwise(bounds):
         if end - start >= min_length:
-            filtered[start:end] = bandpass(normalise(signal[start:end]), fs, extraction)
+            part = bandpass(normalise(signal[start:end]), fs, extraction)
+            if extraction.percentile_scale:
+                low, high = np.percentile(part, SCALE_PERCENTILES)
+                part /= max(high - low, np.finfo(np.float64).tiny)
+            filtered[start:end] = part
     return filtered
 
 
