@@ -165,3 +165,4 @@ def test_reproduce_with_repeats_reports_means_and_intervals_over_training_seeds(
     assert veb["se"] == pytest.approx(mean)
     assert veb["se_ci"] == pytest.approx([mean - half, mean + half])
     assert "Fine-tuned minus individual" in (tmp_path / "report" / "aami.md").read_text()
+    assert "individual, paired by repeat, " in (tmp_path / "report" / "report.md").read_text()

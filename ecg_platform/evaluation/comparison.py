@@ -12,6 +12,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.stats import wilcoxon
 
+from ecg_platform.evaluation.intervals import mean_ci, paired_difference_ci
+
 MODES = ("individual", "finetune")
 MODE_LABELS = {"individual": "individual (from scratch)", "finetune": "fine-tuned"}
 RUN_INFO = ("patient", "mode", "windows", "abnormal_share")
@@ -51,6 +53,50 @@ def compare(results: pd.DataFrame, patients: list[str]) -> Comparison:
     paired = table[[f"{mode}_{PRIMARY_METRIC}" for mode in MODES]].dropna()
     statistic, pvalue = _paired_wilcoxon(paired.iloc[:, 1], paired.iloc[:, 0])
     return Comparison(table, summary, statistic, pvalue, missing)
+
+
+def over_repeats(per_repeat: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Each mode's mean test balanced accuracy over patients, one value per repeat (a repeat's
+    long results, as `compare` takes them), as its mean over repeats with the 95% t interval,
+    and fine-tuned minus individual paired by repeat: rows `individual`, `finetune`,
+    `finetune - individual`; columns mean, low, high, n."""
+    means = {
+        mode: [
+            results.loc[results["mode"] == mode, PRIMARY_METRIC].mean() for results in per_repeat
+        ]
+        for mode in MODES
+    }
+    rows = {mode: mean_ci(values) for mode, values in means.items()}
+    rows["finetune - individual"] = paired_difference_ci(means["finetune"], means["individual"])
+    return pd.DataFrame.from_dict({name: vars(ci) for name, ci in rows.items()}, orient="index")
+
+
+def repeats_note(table: pd.DataFrame) -> str:
+    """One sentence of `over_repeats`: each arm's and the difference's mean and interval."""
+    cells = {
+        name: f"{mean:.4f} [{low:.4f}, {high:.4f}]"
+        for name, mean, low, high in table[["mean", "low", "high"]].itertuples()
+    }
+    return (
+        "Mean test balanced accuracy over patients, mean over repeats with its 95% t interval: "
+        f"individual {cells['individual']}, fine-tuned {cells['finetune']}; fine-tuned minus "
+        f"individual, paired by repeat, {cells['finetune - individual']}."
+    )
+
+
+def comparison_metrics(comparison: Comparison) -> dict[str, float]:
+    """Mean, median and std of each mode's test balanced accuracy, the test, missing counts."""
+    metrics = {
+        f"{mode}_balanced_accuracy_{statistic}": comparison.summary.loc[
+            f"{mode}_balanced_accuracy", statistic
+        ]
+        for mode in MODES
+        for statistic in ("mean", "median", "std")
+    }
+    metrics |= {"wilcoxon_statistic": comparison.wilcoxon_statistic}
+    metrics |= {"wilcoxon_pvalue": comparison.wilcoxon_pvalue}
+    metrics |= {f"missing_{mode}": len(found) for mode, found in comparison.missing.items()}
+    return metrics | {"patients": len(comparison.table)}
 
 
 def _paired_wilcoxon(finetuned: pd.Series, individual: pd.Series) -> tuple[float, float]:

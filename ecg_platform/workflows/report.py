@@ -20,7 +20,15 @@ from ecg_platform.data.config import ProtocolConfig
 from ecg_platform.data.source import Study
 from ecg_platform.engine.history import EpochRecord
 from ecg_platform.errors import EcgPlatformError
-from ecg_platform.evaluation.comparison import MODES, Comparison, compare, write_report
+from ecg_platform.evaluation.comparison import (
+    MODES,
+    Comparison,
+    compare,
+    comparison_metrics,
+    over_repeats,
+    repeats_note,
+    write_report,
+)
 from ecg_platform.evaluation.metrics import summary_metric_names
 from ecg_platform.evaluation.plots import training_curves_figure
 from ecg_platform.tracking.run_search import (
@@ -216,7 +224,8 @@ def write_study_report(
 ) -> tuple[Comparison, list[Path]]:
     """Compare the run sets (one per repeat: per patient the mean over repeats), write
     report.md, the CSVs and every figure into `out_dir`."""
-    results = pd.concat([results_frame(run_set, study) for run_set in run_sets])
+    per_repeat = [results_frame(run_set, study) for run_set in run_sets]
+    results = pd.concat(per_repeat)
     if results.empty:
         raise EcgPlatformError(
             f"no finished individual or finetune runs of data config {study.config.hash()} for "
@@ -228,6 +237,7 @@ def write_study_report(
     notes = [f"Data config `{study.config.hash()}` (preset `{study.config.preset}`)."]
     if len(run_sets) > 1:
         notes.append(f"{len(run_sets)} repeats (training seeds); per patient their mean.")
+        notes.append(repeats_note(over_repeats(per_repeat)))
     pretrain = run_sets[0].pretrain
     if pretrain is not None:
         figures[PRETRAINING_FIGURE] = pretraining_figure(pretrain)
@@ -245,21 +255,6 @@ def write_study_report(
         repeats = [arm_matrices(run_set.runs, run_set.pretrain) for run_set in run_sets]
         files += write_aami_report(repeats, study.config, patients, out_dir)
     return comparison, files
-
-
-def comparison_metrics(comparison: Comparison) -> dict[str, float]:
-    """Mean, median and std of each mode's test balanced accuracy, the test, missing counts."""
-    metrics = {
-        f"{mode}_balanced_accuracy_{statistic}": comparison.summary.loc[
-            f"{mode}_balanced_accuracy", statistic
-        ]
-        for mode in MODES
-        for statistic in ("mean", "median", "std")
-    }
-    metrics |= {"wilcoxon_statistic": comparison.wilcoxon_statistic}
-    metrics |= {"wilcoxon_pvalue": comparison.wilcoxon_pvalue}
-    metrics |= {f"missing_{mode}": len(found) for mode, found in comparison.missing.items()}
-    return metrics | {"patients": len(comparison.table)}
 
 
 def report(request: ReportRequest, run_sets: Sequence[RunSet] | None = None) -> ReportOutcome:
