@@ -70,6 +70,12 @@ def shared_data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def beat_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One beat cache for the session: the beat presets extract all 48 shared records once."""
+    return tmp_path_factory.mktemp("beat-cache")
+
+
+@pytest.fixture(scope="session")
 def excerpt_study(tmp_path_factory: pytest.TempPathFactory) -> StudyData:
     """The excerpts preprocessed with the `paper` preset (cache in a tmp dir)."""
     cache_dir = tmp_path_factory.mktemp("excerpt-cache")
@@ -150,26 +156,43 @@ def register_pretrained(mlflow_store: str) -> Callable[..., str]:
     return _register_pretrained
 
 
-@pytest.fixture(scope="session")
-def trained_store(tmp_path_factory: pytest.TempPathFactory, empty_mlflow_db: Path) -> Path:
-    """A store holding `ecg-individual-119` v1: one epoch on the 119 excerpt via the real CLI."""
+def _trained_store(folder: Path, empty_db: Path, commands: list[list[str]]) -> Path:
+    """`folder` as a store holding what the CLI `commands` trained (each must succeed)."""
     from click.testing import CliRunner
 
     from ecg_platform.cli import cli
 
-    folder = tmp_path_factory.mktemp("trained-store")
-    shutil.copy(empty_mlflow_db, folder / "mlflow.db")
+    shutil.copy(empty_db, folder / "mlflow.db")
     uri = f"sqlite:///{folder}/mlflow.db"
-    args = ["individual", "--patient", "119", "--epochs", "1", "--workers", "1"]
-    args += ["--data-dir", str(EXCERPT_DIR), "--cache-dir", str(folder / "cache")]
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         mlflow.set_tracking_uri(uri)
-        result = CliRunner().invoke(cli, args)
+        results = [CliRunner().invoke(cli, args) for args in commands]
         mlflow.set_tracking_uri(None)
-    assert result.exit_code == 0, result.output
+    for result in results:
+        assert result.exit_code == 0, result.output
     return folder
+
+
+def _use_copy(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of `store` as the test's tracking store and working directory."""
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    monkeypatch.chdir(copy)
+    uri = f"sqlite:///{copy}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory: pytest.TempPathFactory, empty_mlflow_db: Path) -> Path:
+    """A store holding `ecg-individual-119` v1: one epoch on the 119 excerpt via the real CLI."""
+    folder = tmp_path_factory.mktemp("trained-store")
+    args = ["individual", "--patient", "119", "--epochs", "1", "--workers", "1"]
+    args += ["--data-dir", str(EXCERPT_DIR), "--cache-dir", str(folder / "cache")]
+    return _trained_store(folder, empty_mlflow_db, [args])
 
 
 @pytest.fixture
@@ -178,11 +201,32 @@ def trained_model(
 ) -> Iterator[str]:
     """A copy of `trained_store` as the tracking store (working directory: a tmp dir beside it);
     yields the model's URI."""
-    store = tmp_path / "store"
-    shutil.copytree(trained_store, store)
-    monkeypatch.chdir(store)
-    uri = f"sqlite:///{store}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
+    _use_copy(trained_store, tmp_path, monkeypatch)
     yield "models:/ecg-individual-119/1"
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def beat_trained_store(
+    tmp_path_factory: pytest.TempPathFactory,
+    empty_mlflow_db: Path,
+    shared_data_dir: Path,
+    beat_cache: Path,
+) -> Path:
+    """A store holding two patient-specific models of patient 119 (one epoch each, real CLI):
+    `ecg-individual-119-patient-specific` (AAMI classes, RR features) and
+    `ecg-individual-119-patient-specific-binary-no-rr`."""
+    args = ["individual", "--preset", "patient-specific", "--patient", "119", "--epochs", "1"]
+    args += ["--workers", "1", "--data-dir", str(shared_data_dir), "--cache-dir", str(beat_cache)]
+    binary = ["--label-set", "binary", "--rr-features", "false"]
+    folder = tmp_path_factory.mktemp("beat-trained-store")
+    return _trained_store(folder, empty_mlflow_db, [args, [*args, *binary]])
+
+
+@pytest.fixture
+def beat_trained_models(
+    beat_trained_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """A copy of `beat_trained_store` as the tracking store and working directory."""
+    yield _use_copy(beat_trained_store, tmp_path, monkeypatch)
     mlflow.set_tracking_uri(None)

@@ -25,11 +25,6 @@ from ecg_platform.tracking.run_search import artifact_json
 PATIENTS = ("200", "213")  # two records of 200-234, rich in V and S beats
 
 
-@pytest.fixture(scope="module")
-def beat_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("beat-cache")
-
-
 def _run(*args: str) -> str:
     result = CliRunner().invoke(cli, list(args))
     assert result.exit_code == 0, result.output

@@ -58,18 +58,34 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
     help="Also log the outputs to an MLflow run (experiment ecg-predict).",
 )
 def predict(**options: Any) -> None:
-    """Classify every 1-second window of a recording with a trained model, preprocessed exactly
-    as its training data (the data config of the model's run); write predictions.csv,
-    beats.csv, summary.json and prediction.png."""
+    """Classify every 1-second window (`paper` preset) or every beat (beat presets) of a
+    recording with a trained model, preprocessed exactly as its training data (the data config
+    of the model's run); write predictions.csv, summary.json, prediction.png (and for windows
+    beats.csv)."""
     from ecg_platform.cli.resolve import predict_request
     from ecg_platform.workflows.predict import run_predict
 
     request = predict_request(options)
     summary = run_predict(request)
-    click.echo(
-        f"{summary['record']}: {summary['class_counts']['abnormal']} of {summary['windows']} "
-        f"windows abnormal ({summary['abnormal_burden_percent']}%), {summary['beats']} beats "
-        f"({summary['beats_per_minute']}/min); wrote {request.out_dir}"
+    click.echo(f"{headline(summary)}; wrote {request.out_dir}")
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """What the summary says in one line: windows or beats flagged, beats, rate."""
+    counts = summary["class_counts"]
+    normal = next(iter(counts))
+    record, burden = summary["record"], f"{summary['abnormal_burden_percent']}%"
+    rate = f"{summary['beats']} beats ({summary['beats_per_minute']}/min)"
+    if "windows" in summary:
+        windows = summary["windows"]
+        return (
+            f"{record}: {windows - counts[normal]} of {windows} windows abnormal ({burden}), {rate}"
+        )
+    classified = summary["beats_classified"]
+    by_class = ", ".join(f"{name} {n}" for name, n in counts.items() if name != normal)
+    return (
+        f"{record}: {classified - counts[normal]} of {classified} classified beats abnormal "
+        f"({burden}: {by_class}), {rate}, {summary['beats_skipped']} not classifiable"
     )
 
 
@@ -77,8 +93,8 @@ def predict(**options: Any) -> None:
 @click.option("--model", "model_uri", required=True, metavar="URI", help="A registry or run URI.")
 def pipeline(model_uri: str) -> None:
     """Log and register the companion pipeline model of MODEL (`<name>-pipeline`): raw samples
-    and their rate in, per-window results out, the preprocessing inside; `mlflow models serve`
-    answers REST requests with it (README, "Use a model")."""
+    and their rate in, per-window or per-beat results out, the preprocessing inside;
+    `mlflow models serve` answers REST requests with it (README, "Use a model")."""
     from ecg_platform.cli.resolve import check_tracking_store
     from ecg_platform.tracking.pipeline_model import log_pipeline_model
 

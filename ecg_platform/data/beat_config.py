@@ -113,6 +113,11 @@ class BeatConfig:
         return self.extraction.input_length
 
     @property
+    def channel(self) -> int:
+        """The record's channel that the beats are cut from."""
+        return self.extraction.channel
+
+    @property
     def class_names(self) -> tuple[str, ...]:
         """The classes of the label set, in label order."""
         return LABEL_SETS[self.label_set]

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import signal as sps
 
 from ecg_platform.data.beat_config import RR_FEATURES, BeatExtraction
-from ecg_platform.data.labels import AAMI_CLASSES, NOT_A_BEAT, aami_classes
+from ecg_platform.data.labels import AAMI_CLASSES, annotated_beat_classes
 from ecg_platform.data.mitdb import Record
 from ecg_platform.data.preprocess import bandpass, normalise
 
@@ -45,28 +45,59 @@ class RecordBeats:
 
 def extract_beats(record: Record, extraction: BeatExtraction) -> RecordBeats:
     """Beat inputs, classes, RR features and segments of `record`."""
-    classes = aami_classes(record.annotation_symbols)
-    is_beat = classes != NOT_A_BEAT
-    order = np.argsort(record.annotation_samples[is_beat], kind="stable")
-    samples = record.annotation_samples[is_beat][order]
-    classes = classes[is_beat][order]
+    samples, classes = annotated_beat_classes(record.annotation_samples, record.annotation_symbols)
     bounds = segment_bounds(record.signal.size, record.fs, extraction.train_minutes)
-    segment = (np.searchsorted(bounds, samples, side="right") - 1).clip(0, N_SEGMENTS - 1)
-    before, after = extraction.window_samples(record.fs)
-    rr, has_neighbours = rr_features(samples, segment, record.fs, extraction.rr_local_beats)
-    fits = (samples - before >= bounds[segment]) & (samples + after <= bounds[segment + 1])
-    keep = fits & has_neighbours
-    filtered = preprocess_segments(record.signal, record.fs, extraction, bounds, before + after)
+    inputs = beat_inputs(record.signal, record.fs, samples, bounds, extraction)
+    keep = inputs.keep
     dropped = np.zeros((N_SEGMENTS, len(AAMI_CLASSES)), dtype=np.int64)
-    np.add.at(dropped, (segment[~keep], classes[~keep]), 1)
+    np.add.at(dropped, (inputs.segment[~keep], classes[~keep]), 1)
     return RecordBeats(
         record=record.name,
-        x=beat_windows(filtered, samples[keep], before, after, extraction.input_length),
+        x=inputs.x,
         aami=classes[keep],
-        rr=rr[keep].astype(np.float32),
+        rr=inputs.rr,
         sample=samples[keep],
-        segment=segment[keep].astype(np.uint8),
+        segment=inputs.segment[keep].astype(np.uint8),
         dropped=dropped,
+    )
+
+
+@dataclass(frozen=True)
+class BeatInputs:
+    """The model inputs of given beats, and which of them the extraction could use."""
+
+    x: np.ndarray  # (k, input_length) float32, one per kept beat
+    rr: np.ndarray  # (k, len(RR_FEATURES)) float32
+    segment: np.ndarray  # (n,) int64: the segment of every given beat
+    keep: np.ndarray  # (n,) bool: its window inside its segment, a neighbour on either side
+
+    @property
+    def n_dropped(self) -> int:
+        """Given beats without an input (window past an edge, or no neighbour for RR)."""
+        return int(np.count_nonzero(~self.keep))
+
+
+def beat_inputs(
+    signal: np.ndarray,
+    fs: float,
+    samples: np.ndarray,
+    bounds: np.ndarray,
+    extraction: BeatExtraction,
+) -> BeatInputs:
+    """Inputs and RR features of the beats at sorted `samples`, each segment of `bounds` filtered
+    alone: the one code path of training (a record cut at `train_minutes`) and of prediction (a
+    recording as a single segment, bounds [0, n])."""
+    segment = (np.searchsorted(bounds, samples, side="right") - 1).clip(0, bounds.size - 2)
+    before, after = extraction.window_samples(fs)
+    rr, has_neighbours = rr_features(samples, segment, fs, extraction.rr_local_beats)
+    fits = (samples - before >= bounds[segment]) & (samples + after <= bounds[segment + 1])
+    keep = fits & has_neighbours
+    filtered = preprocess_segments(signal, fs, extraction, bounds, before + after)
+    return BeatInputs(
+        x=beat_windows(filtered, samples[keep], before, after, extraction.input_length),
+        rr=rr[keep].astype(np.float32),
+        segment=segment,
+        keep=keep,
     )
 
 

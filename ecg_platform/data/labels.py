@@ -36,6 +36,17 @@ def aami_classes(symbols: np.ndarray) -> np.ndarray:
     return lookup[inverse.reshape(-1)]
 
 
+def annotated_beat_classes(
+    samples: np.ndarray, symbols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The beats among annotations: their samples in time order (stable) and AAMI classes; the
+    one reading of an `.atr` that training, prediction and its reference column share."""
+    classes = aami_classes(symbols)
+    is_beat = classes != NOT_A_BEAT
+    order = np.argsort(samples[is_beat], kind="stable")
+    return samples[is_beat][order], classes[is_beat][order]
+
+
 def check_label_set(label_set: str) -> None:
     """A one-line error naming the known label sets."""
     if label_set not in LABEL_SETS:

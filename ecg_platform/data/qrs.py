@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from ecg_platform.data.labels import NOT_A_BEAT, aami_classes
+from ecg_platform.data.labels import annotated_beat_classes
 from ecg_platform.errors import EcgPlatformError
 
 if TYPE_CHECKING:
@@ -38,8 +38,8 @@ def annotated_beats(recording: Recording) -> np.ndarray:
         raise EcgPlatformError(
             f"record {recording.name} has no .atr annotations; use detected beats instead"
         )
-    is_beat = aami_classes(recording.annotation_symbols) != NOT_A_BEAT
-    return np.sort(recording.annotation_samples[is_beat])
+    samples, _ = annotated_beat_classes(recording.annotation_samples, recording.annotation_symbols)
+    return samples
 
 
 def detect_beats(signal: np.ndarray, fs: float, detector: Detector = "gqrs") -> np.ndarray:

@@ -1,21 +1,23 @@
 """A trained model with its data config, applied to a whole recording: what `ecg-platform
 predict` and the served pipeline model both run, so that they give the same numbers.
 
-The `paper` preset classifies every 1-second window. The recording is brought to the training
-rate and preprocessed by the data layer's own functions (`filtered_windows`,
+`build_pipeline` picks the preset's pipeline: the beat presets' is `beat_pipeline.BeatPipeline`;
+the `paper` preset's, here, classifies every 1-second window. The recording is brought to the
+training rate and preprocessed by the data layer's own functions (`filtered_windows`,
 `resample_windows`), exactly as the training windows were; beats (annotated or detected) give the
 beats per minute and sit in their windows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
-from ecg_platform.data.config import DataConfig
+from ecg_platform.data.beat_config import BeatConfig
+from ecg_platform.data.config import DataConfig, ProtocolConfig
 from ecg_platform.data.preprocess import (
     ABNORMAL,
     NORMAL,
@@ -25,68 +27,34 @@ from ecg_platform.data.preprocess import (
 )
 from ecg_platform.data.qrs import BeatSource, Detector, beat_samples
 from ecg_platform.data.signal_input import TRAINING_FS, Recording, at_rate
+from ecg_platform.engine.beat_pipeline import BeatPipeline
 from ecg_platform.engine.inference import predict_proba
+from ecg_platform.engine.prediction import (
+    NO_REFERENCE,
+    Prediction,
+    Table,
+    beats_per_minute,
+    class_summary,
+    reference_summary,
+)
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.models.config import ModelConfig
 from ecg_platform.models.protocol import Classifier
+from ecg_platform.models.registry import trained_model
 
 CLASSES = ("normal", "abnormal")
 REFERENCE_NAMES = {NORMAL: "normal", ABNORMAL: "abnormal"}  # other windows: "none"
-Table = dict[str, np.ndarray]
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """Per-window and per-beat results of one recording (times in seconds of the source)."""
-
-    record: str
-    fs: float  # the input's rate: `sample` columns count at it
-    offset_s: float
-    duration_s: float
-    window_s: float
-    windows: Table  # start_s, end_s, sample, probability_abnormal, predicted, beats[, reference]
-    beats: Table  # time_s, sample, window, probability_abnormal, predicted
-    beat_source: str
-    threshold: float
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: the summary and both tables as columns of plain lists."""
-        return {
-            "summary": self.summary(),
-            "windows": {name: column.tolist() for name, column in self.windows.items()},
-            "beats": {name: column.tolist() for name, column in self.beats.items()},
-        }
-
-    def summary(self) -> dict[str, Any]:
-        """Counts per class, abnormal burden (% of windows), beats and beats per minute."""
-        predicted = self.windows["predicted"]
-        counts = {name: int(np.count_nonzero(predicted == name)) for name in CLASSES}
-        n_beats = int(self.beats["time_s"].size)
-        summary: dict[str, Any] = {
-            "record": self.record,
-            "fs": self.fs,
-            "start_s": self.offset_s,
-            "duration_s": round(self.duration_s, 3),
-            "window_s": self.window_s,
-            "windows": int(predicted.size),
-            "class_counts": counts,
-            "abnormal_burden_percent": round(100 * counts["abnormal"] / max(predicted.size, 1), 2),
-            "beats": n_beats,
-            "beats_per_minute": round(60 * n_beats / self.duration_s, 1),
-            "beats_in_abnormal_windows": int(
-                np.count_nonzero(self.beats["predicted"] == "abnormal")
-            ),
-            "beat_source": self.beat_source,
-            "threshold": self.threshold,
-        }
-        if "reference" in self.windows:
-            reference = self.windows["reference"]
-            labelled = reference != "none"
-            summary["reference_counts"] = {
-                name: int(np.count_nonzero(reference == name)) for name in CLASSES
-            }
-            agree = np.count_nonzero(reference[labelled] == predicted[labelled])
-            summary["reference_agreement"] = round(float(agree / max(labelled.sum(), 1)), 4)
-        return summary
+def build_pipeline(
+    data: ProtocolConfig, model: ModelConfig, weights: Mapping[str, torch.Tensor]
+) -> WindowPipeline | BeatPipeline:
+    """The pipeline of the data config's preset (1-second windows, or beats) around the trained
+    network: what `predict` and the served pipeline model both build."""
+    network = trained_model(model, data.input_length, weights)
+    if isinstance(data, BeatConfig):
+        return BeatPipeline(network, data)
+    return WindowPipeline(network, data)
 
 
 class WindowPipeline:
@@ -132,15 +100,32 @@ class WindowPipeline:
             "predicted": predicted,
             "beats": np.bincount(beat_window, minlength=probability.size),
         }
+        summary: dict[str, Any] = {
+            "record": recording.name,
+            "fs": recording.fs,
+            "start_s": recording.offset_s,
+            "duration_s": round(recording.duration_s, 3),
+            "window_s": self.window_s,
+            "windows": int(probability.size),
+            **class_summary(predicted, CLASSES),
+            "beats": int(beat_at.size),
+            "beats_per_minute": beats_per_minute(beat_at.size, recording.duration_s),
+            "beats_in_abnormal_windows": int(
+                np.count_nonzero(predicted[beat_window] == CLASSES[1])
+            ),
+            "beat_source": beats,
+            "threshold": self.threshold,
+        }
         if recording.has_annotations:
             windows["reference"] = self._reference(resampled, probability.size)
+            summary |= reference_summary(windows["reference"], predicted, CLASSES)
         return Prediction(
             record=recording.name,
             fs=recording.fs,
             offset_s=recording.offset_s,
-            duration_s=recording.duration_s,
-            window_s=self.window_s,
-            windows=windows,
+            unit="window",
+            classes=CLASSES,
+            rows=windows,
             beats={
                 "time_s": recording.offset_s + beat_time,
                 "sample": beat_at + round(recording.offset_s * recording.fs),
@@ -148,8 +133,7 @@ class WindowPipeline:
                 "probability_abnormal": probability[beat_window],
                 "predicted": predicted[beat_window],
             },
-            beat_source=beats,
-            threshold=self.threshold,
+            summary=summary,
         )
 
     def _reference(self, resampled: Recording, n_windows: int) -> np.ndarray:
@@ -157,4 +141,4 @@ class WindowPipeline:
         labels = label_windows(
             resampled.annotation_samples, resampled.annotation_symbols, n_windows, self.data
         )
-        return np.array([REFERENCE_NAMES.get(int(label), "none") for label in labels])
+        return np.array([REFERENCE_NAMES.get(int(label), NO_REFERENCE) for label in labels])

@@ -1,5 +1,6 @@
 """The served pipeline: a companion pyfunc model of a registered model that takes raw samples
-and their sampling rate and returns per-window results and the summary, preprocessing inside.
+and their sampling rate and returns per-window (`paper`) or per-beat (beat presets) results and
+the summary, preprocessing inside: the pipeline `predict` builds from the same data config.
 
 It is an MLflow "model from code" (`pipeline_model_code.py`, run when it loads) with two
 artifacts: the weights as a plain state dict (loaded with `torch.load(weights_only=True)`) and
@@ -8,7 +9,8 @@ It is registered as `<source name>-pipeline`, logged under `pipeline/` of the so
 
 Request body (`mlflow models serve`, POST /invocations, JSON):
 `{"inputs": {"samples": [mV, ...], "fs": 360}}`; the answer is
-`{"predictions": {"summary": {...}, "windows": {column: [...]}, "beats": {column: [...]}}}`.
+`{"predictions": {"summary": {...}, "windows": {column: [...]}, "beats": {column: [...]}}}`
+(a beat model: `{"summary": {...}, "beats": {column: [...]}}`, one row per classified beat).
 """
 
 from __future__ import annotations
@@ -27,10 +29,9 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from ecg_platform.data.qrs import DETECTORS, BeatSource, Detector
 from ecg_platform.data.signal_input import Recording, recording_from_samples
-from ecg_platform.engine.pipeline import WindowPipeline
+from ecg_platform.engine.pipeline import build_pipeline
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
-from ecg_platform.models.registry import trained_model
 from ecg_platform.tracking.model_io import pip_requirements
 from ecg_platform.tracking.registry import register_model
 from ecg_platform.tracking.schema import DATA_HASH_TAG, TRACKING
@@ -55,7 +56,7 @@ class EcgPipelineModel(mlflow.pyfunc.PythonModel):
         spec = json.loads(Path(context.artifacts["spec"]).read_text())
         weights = torch.load(context.artifacts["weights"], map_location="cpu", weights_only=True)
         data, model = data_config_from_dict(spec["data"]), ModelConfig(**spec["model"])
-        self.pipeline = WindowPipeline(trained_model(model, data.resample_length, weights), data)
+        self.pipeline = build_pipeline(data, model, weights)
 
     # No type hints here: MLflow would turn them into a schema that rejects the request body.
     def predict(self, context, model_input, params=None):

@@ -12,7 +12,8 @@ import torch
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from ecg_platform.data.config import DataConfig
+from ecg_platform.data.beat_config import BeatConfig, BeatExtraction
+from ecg_platform.data.config import DataConfig, ProtocolConfig
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.model_io import CHECKPOINT_SUFFIXES, load_state_dict
@@ -29,7 +30,7 @@ class TrainedModel:
 
     source: ModelSource
     weights: dict[str, torch.Tensor]
-    data: DataConfig
+    data: ProtocolConfig
     model: ModelConfig
 
 
@@ -56,26 +57,31 @@ def load_trained_model(uri: str) -> TrainedModel:
     return TrainedModel(source, load_state_dict(source.uri), data, model)
 
 
-def data_config_of_run(run_id: str, uri: str) -> DataConfig:
-    """The `DataConfig` the run logged as `data_config.json`."""
+def data_config_of_run(run_id: str, uri: str) -> ProtocolConfig:
+    """The data config (the `paper` preset's or a beat preset's) the run logged as
+    `data_config.json`."""
     try:
         logged = mlflow.artifacts.load_dict(f"runs:/{run_id}/{DATA_CONFIG_ARTIFACT}")
     except (MlflowException, OSError) as exc:
         raise EcgPlatformError(
             f"the run of {uri} has no readable {DATA_CONFIG_ARTIFACT}: {exc}"
         ) from None
-    names = {field.name for field in dataclasses.fields(DataConfig)}
-    if set(logged) != names:
+    try:
+        return data_config_from_dict(logged)
+    except (TypeError, AttributeError) as exc:
         raise EcgPlatformError(
             f"{uri} was trained on preset {logged.get('preset', '?')!r}, whose data config "
-            "predict cannot apply yet (it applies the `paper` preset's)"
-        )
-    return data_config_from_dict(logged)
+            f"predict cannot apply: {exc}"
+        ) from None
 
 
-def data_config_from_dict(logged: dict[str, Any]) -> DataConfig:
-    """`DataConfig.to_dict()` read back (lists become tuples again)."""
-    return DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in logged.items()})
+def data_config_from_dict(logged: dict[str, Any]) -> ProtocolConfig:
+    """`to_dict()` of either config read back (lists become tuples again, a beat config's
+    `extraction` a `BeatExtraction`); a field either lacks raises TypeError."""
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in logged.items()}
+    if "extraction" in values:
+        return BeatConfig(**values | {"extraction": BeatExtraction(**values["extraction"])})
+    return DataConfig(**values)
 
 
 def model_config_of_params(params: dict[str, str]) -> ModelConfig:
@@ -89,8 +95,9 @@ def model_config_of_params(params: dict[str, str]) -> ModelConfig:
     return ModelConfig(**values)
 
 
-def check_input_length(uri: str, data: DataConfig) -> None:
-    """Refuse a model whose signature takes another window length than its data config makes."""
+def check_input_length(uri: str, data: ProtocolConfig) -> None:
+    """Refuse a model whose signature takes another input length than its data config makes
+    (a window or beat, followed by its side features if it has any)."""
     if uri.endswith(CHECKPOINT_SUFFIXES):
         return
     try:
@@ -98,8 +105,9 @@ def check_input_length(uri: str, data: DataConfig) -> None:
     except (MlflowException, OSError) as exc:
         raise EcgPlatformError(f"cannot read the model at {uri}: {exc}") from None
     shape = signature.inputs.inputs[0].shape if signature is not None else None
-    if shape is None or shape[-1] != data.resample_length:
+    if shape is None or shape[-1] != data.input_length + data.side_features:
+        side = f" followed by {data.side_features} side features" if data.side_features else ""
         raise EcgPlatformError(
             f"model {uri} takes inputs of shape {shape}, but its data config (preset "
-            f"{data.preset!r}) makes windows of {data.resample_length} samples"
+            f"{data.preset!r}) makes windows of {data.input_length} samples{side}"
         )

@@ -1,5 +1,6 @@
 """`predict`: apply a trained model to a user's recording and write what a cardiologist reads:
-per-window results, the beats, a summary and a figure (optionally logged to an MLflow run)."""
+per-window (`paper`) or per-beat (beat presets) results, a summary and a figure (optionally
+logged to an MLflow run)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import pandas as pd
 
 from ecg_platform.data.qrs import BeatSource, Detector
 from ecg_platform.data.signal_input import Recording, crop, read_csv, read_wfdb, wfdb_record
-from ecg_platform.engine.pipeline import Prediction, WindowPipeline
+from ecg_platform.engine.pipeline import build_pipeline
+from ecg_platform.engine.prediction import Prediction
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.predict_plots import prediction_figure
-from ecg_platform.models.registry import trained_model
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import DATA_HASH_TAG
 from ecg_platform.tracking.trained_model import TrainedModel, load_trained_model
@@ -24,6 +25,15 @@ from ecg_platform.tracking.trained_model import TrainedModel, load_trained_model
 PREDICTIONS_FILE, BEATS_FILE = "predictions.csv", "beats.csv"
 SUMMARY_FILE, FIGURE_FILE = "summary.json", "prediction.png"
 OUTPUT_ROOT = Path("outputs/predict")
+# the summary's numbers that a `predict` run logs as metrics (those the preset's summary has)
+LOGGED_COUNTS = (
+    "abnormal_burden_percent",
+    "beats_per_minute",
+    "windows",
+    "beats",
+    "beats_classified",
+    "beats_skipped",
+)
 
 
 @dataclass(frozen=True)
@@ -89,14 +99,11 @@ def run_predict(request: PredictRequest) -> dict[str, Any]:
         recording = request.source.read(trained.data.channel)
         bar.update()
         bar.set_postfix_str(steps[2])
-        pipeline = WindowPipeline(
-            trained_model(trained.model, trained.data.resample_length, trained.weights),
-            trained.data,
-        )
+        pipeline = build_pipeline(trained.data, trained.model, trained.weights)
         prediction = pipeline.run(recording, request.beats, request.detector)
         bar.update()
         bar.set_postfix_str(steps[3])
-        summary = prediction.summary() | model_fields(trained)
+        summary = prediction.summary | model_fields(trained)
         write_outputs(request.out_dir, recording, prediction, summary)
         if request.log:
             log_outputs(request.out_dir, summary, trained)
@@ -117,18 +124,18 @@ def model_fields(trained: TrainedModel) -> dict[str, Any]:
 def write_outputs(
     out_dir: Path, recording: Recording, prediction: Prediction, summary: dict[str, Any]
 ) -> None:
-    """predictions.csv (per window), beats.csv, summary.json and prediction.png."""
+    """predictions.csv (per window or beat), beats.csv (window models), summary.json and
+    prediction.png."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(prediction.windows).to_csv(out_dir / PREDICTIONS_FILE, index=False)
-    pd.DataFrame(prediction.beats).to_csv(out_dir / BEATS_FILE, index=False)
+    pd.DataFrame(prediction.rows).to_csv(out_dir / PREDICTIONS_FILE, index=False)
+    if prediction.beats is not None:
+        pd.DataFrame(prediction.beats).to_csv(out_dir / BEATS_FILE, index=False)
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n")
     title = (
-        f"record {recording.name}: {summary['abnormal_burden_percent']}% abnormal windows, "
-        f"{summary['beats_per_minute']} beats/min ({summary['model_uri']})"
+        f"record {recording.name}: {summary['abnormal_burden_percent']}% abnormal "
+        f"{prediction.unit}s, {summary['beats_per_minute']} beats/min ({summary['model_uri']})"
     )
-    figure = prediction_figure(
-        recording.signal, recording.fs, prediction.windows, prediction.beats, title
-    )
+    figure = prediction_figure(recording.signal, recording.fs, prediction, title)
     figure.savefig(out_dir / FIGURE_FILE, dpi=80)
 
 
@@ -136,13 +143,6 @@ def log_outputs(out_dir: Path, summary: dict[str, Any], trained: TrainedModel) -
     """A `predict` run holding the outputs, the burden and rate as metrics, the model as tags."""
     tags = {DATA_HASH_TAG: trained.data.hash(), "model_uri": trained.source.uri}
     with stage_run("predict", str(summary["record"]), tags) as run:
-        run.log_metrics(
-            {
-                "abnormal_burden_percent": summary["abnormal_burden_percent"],
-                "beats_per_minute": summary["beats_per_minute"],
-                "windows": summary["windows"],
-                "beats": summary["beats"],
-            }
-        )
+        run.log_metrics({name: summary[name] for name in LOGGED_COUNTS if name in summary})
         for path in sorted(out_dir.iterdir()):
             run.log_file(path, "predict")
