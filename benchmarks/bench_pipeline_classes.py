@@ -7,14 +7,17 @@ and counted as `bxb` counts them: a reference beat no classified detection match
 missed V beat is a VEB false negative, a missed S beat an SVEB false negative), a detection that
 matches no reference beat is extra (called V, a VEB false positive; called S, an SVEB one); the
 first and last detection of the part get no class (no neighbour for the RR features), so the
-reference beats they match count as missed. Annotated-beat figures sit beside the store's own
-test matrices (training's extraction of the same part) as a check.
+reference beats they match count as missed. The common set's beats inside minutes 5-30 of records
+100-124 are training beats: they are left out (with the detections matching them), as training's
+test part leaves them out. Annotated-beat figures sit beside the store's own test matrices
+(training's extraction of the same part) as a check.
 
 Run from the repository root on a store made by `ecg-platform reproduce --preset
 patient-specific` (the arms: `finetune`, each patient's fine-tuned champion; `generic`, the
 pretrained champion alone):
 `PYTHONPATH=. .venv/bin/python benchmarks/bench_pipeline_classes.py
---tracking-uri sqlite:///path/mlflow.db [--arms finetune,generic] [--records 100,101]`.
+--tracking-uri sqlite:///path/mlflow.db [--arms finetune,generic] [--records 100,101]`
+(`--cache-dir`: the beat cache, for the common set; extracted there on first use).
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ import numpy as np
 from mlflow import MlflowClient
 
 from ecg_platform.data.beat_config import BeatConfig
-from ecg_platform.data.config import data_config
+from ecg_platform.data.beat_dataset import BeatStudy, load_beat_study
+from ecg_platform.data.config import data_config, resolve_cache_dir
 from ecg_platform.data.labels import AAMI_CLASSES, annotated_beat_classes
 from ecg_platform.data.protocols import NON_PACED
-from ecg_platform.data.signal_input import crop, read_wfdb
+from ecg_platform.data.signal_input import TRAINING_FS, crop, read_wfdb
 from ecg_platform.engine.beat_pipeline import BeatPipeline
 from ecg_platform.engine.pipeline import build_pipeline
 from ecg_platform.evaluation.aami import MISSED, RECORD_SETS, confusion, gross
@@ -55,6 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tracking-uri", required=True)
     parser.add_argument("--data-dir", default="../shared/data/mitdb")
+    parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--arms", default="finetune")
     parser.add_argument("--records", default=",".join(NON_PACED))
     parser.add_argument("--detector", default="gqrs", choices=("gqrs", "xqrs"))
@@ -63,8 +68,9 @@ def main() -> None:
     mlflow.set_tracking_uri(args.tracking_uri)
     records = args.records.split(",")
     started = time.perf_counter()
+    data_dir, cache_dir = Path(args.data_dir), resolve_cache_dir(args.cache_dir)
     results = {
-        arm: measure_arm(arm, records, Path(args.data_dir), args.detector)
+        arm: measure_arm(arm, records, data_dir, cache_dir, args.detector)
         for arm in args.arms.split(",")
     }
     print(f"\nclass metrics (gross, %), {args.detector} for detected beats; missed and extra")
@@ -81,13 +87,15 @@ def model_uri(arm: str, record: str) -> str:
     return f"models:/{TRACKING.registered_model(arm, record, family)}@{TRACKING.champion_alias}"
 
 
-def measure_arm(arm: str, records: Sequence[str], data_dir: Path, detector: str) -> Matrices:
+def measure_arm(
+    arm: str, records: Sequence[str], data_dir: Path, cache_dir: Path, detector: str
+) -> Matrices:
     """Per source, each record's confusion matrix (detected: with the missed/extra class)."""
     matrices: Matrices = {source: {} for source in SOURCES}
     print(
-        f"\n{arm}: record, test beats in the store / here with annotated beats, cells of the two "
-        "matrices that differ (sum of |difference|); with detected beats matched, missed, extra; "
-        "seconds"
+        f"\n{arm}: record, the champion's training seed, common-set beats left out, test beats "
+        "in the store / here with annotated beats, cells of the two matrices that differ (sum of "
+        "|difference|); with detected beats matched, missed, extra; seconds"
     )
     trained = None
     for record in records:
@@ -97,22 +105,27 @@ def measure_arm(arm: str, records: Sequence[str], data_dir: Path, detector: str)
             pipeline = build_pipeline(trained.data, trained.model, trained.weights)
             if not isinstance(pipeline, BeatPipeline) or pipeline.data.label_set != "aami":
                 raise SystemExit(f"{trained.source.uri} is no AAMI-class beat model")
-        found = record_matrices(pipeline, data_dir / record, detector)
+        training = common_samples(data_dir, trained.data, cache_dir, record)
+        found = record_matrices(pipeline, data_dir / record, detector, training)
         found["store"] = logged_matrix(arm, trained, record)
         for source, matrix in found.items():
             matrices[source][record] = matrix
         qrs = qrs_counts(found["detected"])
         moved = np.abs(found["store"] - found["annotated"]).sum()
         print(
-            f"{record} {found['store'].sum()} / {found['annotated'].sum()} {moved} "
+            f"{record} {training_seed(trained)} {training.size} "
+            f"{found['store'].sum()} / {found['annotated'].sum()} {moved} "
             f"{qrs.tp} {qrs.fn} {qrs.fp} {time.perf_counter() - started:.1f}",
             flush=True,
         )
     return matrices
 
 
-def record_matrices(pipeline: BeatPipeline, path: Path, detector: str) -> dict[str, np.ndarray]:
-    """The pipeline's confusion on the record's test part with annotated and detected beats."""
+def record_matrices(
+    pipeline: BeatPipeline, path: Path, detector: str, training: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The pipeline's confusion on the record's test part with annotated and detected beats,
+    the beats at the record's samples `training` left out."""
     data: BeatConfig = pipeline.data
     recording = crop(read_wfdb(path, data.channel), TEST_START_S, None)
     reference, reference_class = annotated_beat_classes(
@@ -122,10 +135,11 @@ def record_matrices(pipeline: BeatPipeline, path: Path, detector: str) -> dict[s
     detected = pipeline.run(recording, "detected", detector)
     k = len(data.class_names)
     first = round(recording.offset_s * recording.fs)  # `sample` counts from the source's start
+    tested = ~np.isin(annotated.rows["sample"], training)
     return {
         "annotated": confusion(
-            _indices(annotated.rows["reference"], data),
-            _indices(annotated.rows["predicted"], data),
+            _indices(annotated.rows["reference"][tested], data),
+            _indices(annotated.rows["predicted"][tested], data),
             k,
         ),
         "detected": detected_beat_confusion(
@@ -135,6 +149,7 @@ def record_matrices(pipeline: BeatPipeline, path: Path, detector: str) -> dict[s
             _indices(detected.rows["predicted"], data),
             recording.fs,
             k,
+            left_out=np.isin(reference + first, training),
         ),
     }
 
@@ -145,6 +160,23 @@ def logged_matrix(arm: str, trained: TrainedModel, record: str) -> np.ndarray:
     if arm == "generic":
         return np.array(_generic_matrices(run_id)[record])
     return matrix_from_metrics(MlflowClient().get_run(run_id).data.metrics, "test_")
+
+
+def common_samples(data_dir: Path, data: BeatConfig, cache_dir: Path, record: str) -> np.ndarray:
+    """The record's samples of the common set's beats in its test part (training beats of every
+    patient)."""
+    samples = _study(data_dir, data, cache_dir).part(record, "common").sample
+    return samples[samples >= round(TEST_START_S * TRAINING_FS)]
+
+
+def training_seed(trained: TrainedModel) -> str:
+    """The training seed of the model's run (repeats differ only in it)."""
+    return MlflowClient().get_run(trained.source.run_id).data.params.get("train.seed", "?")
+
+
+@functools.cache
+def _study(data_dir: Path, data: BeatConfig, cache_dir: Path) -> BeatStudy:
+    return load_beat_study(data_dir, data, cache_dir)
 
 
 @functools.cache

@@ -57,6 +57,20 @@ def test_matched_missed_and_extra_beats_fill_bxbs_matrix() -> None:
     }
 
 
+def test_left_out_reference_beats_take_their_detection_with_them() -> None:
+    reference = np.array([100, 500, 900, 1300])
+    reference_class = np.array([N, S, V, V])
+    detected = np.array([110, 495, 1500])  # 500 (a training beat) matched, 900 and 1300 missed
+    detected_class = np.array([N, S, V])
+    left_out = np.array([False, True, True, False])
+    matrix = detected_beat_confusion(
+        reference, reference_class, detected, detected_class, FS, 5, left_out
+    )
+    # 495 is neither an S-S pair nor an extra detection; missed 900 is not counted as missed
+    assert qrs_counts(matrix) == DetectionCounts(tp=1, fn=1, fp=1)
+    assert matrix[N, N] == matrix[V, 5] == matrix[5, V] == 1
+
+
 def test_annotations_as_detections_give_the_plain_confusion_and_no_misses() -> None:
     reference = np.array([100, 500, 900, 1300])
     reference_class = np.array([N, S, V, F])

@@ -53,25 +53,31 @@ def detected_beat_confusion(
     detected_class: np.ndarray,
     fs: float,
     n_classes: int,
+    left_out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The (K+1) x (K+1) matrix of a pipeline's classes on detected beats, as `bxb` counts:
     a reference beat (row: its class) and the detection within 150 ms that matches it (column:
     the predicted class); column K holds the reference beats no detection matched (missed), row
     K the detections that match no reference beat (extra). Classes are indices 0..K-1; name
-    index K `aami.MISSED` for the VEB/SVEB statistics."""
+    index K `aami.MISSED` for the VEB/SVEB statistics. Reference beats flagged in `left_out`
+    (e.g. training beats inside a test part) are matched like the others, then left out with
+    the detection matching them, so that it does not turn into an extra one."""
     pairs = _compare(reference, detected, fs)
+    scored = ~left_out if left_out is not None else np.ones(reference.size, dtype=bool)
+    matched = scored[pairs.matched_ref_inds]
+    missed = pairs.unmatched_ref_inds[scored[pairs.unmatched_ref_inds]]
     none = n_classes
     truth = np.concatenate(
         [
-            reference_class[pairs.matched_ref_inds],
-            reference_class[pairs.unmatched_ref_inds],
+            reference_class[pairs.matched_ref_inds[matched]],
+            reference_class[missed],
             np.full(pairs.unmatched_test_inds.size, none),
         ]
     )
     predicted = np.concatenate(
         [
-            detected_class[pairs.matched_test_inds],
-            np.full(pairs.unmatched_ref_inds.size, none),
+            detected_class[pairs.matched_test_inds[matched]],
+            np.full(missed.size, none),
             detected_class[pairs.unmatched_test_inds],
         ]
     )
