@@ -76,6 +76,8 @@ def main() -> None:
     print(f"\nclass metrics (gross, %), {args.detector} for detected beats; missed and extra")
     print("beats count as bxb counts them (module docstring)\n")
     print(table(results, records))
+    for arm, matrices in results.items():
+        print(misses_and_extras(arm, matrices))
     print(f"\nwall time {time.perf_counter() - started:.0f} s for {len(records)} records")
 
 
@@ -212,6 +214,22 @@ def table(results: dict[str, Matrices], records: Sequence[str]) -> str:
                 row += [f"{100 * value:.2f}" for value in cells]
                 lines.append("| " + " | ".join(row + [""] * (12 - len(row))) + " |")
     return "\n".join(lines)
+
+
+def misses_and_extras(arm: str, matrices: Matrices) -> str:
+    """Over all records: missed reference beats per class, extra detections per predicted class,
+    and how far the annotated-beat matrices are from the store's (sum of |difference|)."""
+    pooled = np.sum(list(matrices["detected"].values()), axis=0)
+    missed = dict(zip(AAMI_CLASSES, pooled[:-1, -1].tolist(), strict=True))
+    extra = dict(zip(AAMI_CLASSES, pooled[-1, :-1].tolist(), strict=True))
+    moved = sum(
+        int(np.abs(matrices["store"][record] - annotated).sum())
+        for record, annotated in matrices["annotated"].items()
+    )
+    return (
+        f"{arm}: missed reference beats {missed}; extra detections called {extra}; annotated "
+        f"vs store matrices differ by {moved} beat(s) over {len(matrices['annotated'])} records"
+    )
 
 
 def _indices(names: np.ndarray, data: BeatConfig) -> np.ndarray:
