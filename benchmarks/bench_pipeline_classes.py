@@ -77,7 +77,7 @@ def main() -> None:
     print("beats count as bxb counts them (module docstring)\n")
     print(table(results, records))
     for arm, matrices in results.items():
-        print(misses_and_extras(arm, matrices))
+        print("\n" + misses_and_extras(arm, matrices))
     print(f"\nwall time {time.perf_counter() - started:.0f} s for {len(records)} records")
 
 
@@ -217,19 +217,23 @@ def table(results: dict[str, Matrices], records: Sequence[str]) -> str:
 
 
 def misses_and_extras(arm: str, matrices: Matrices) -> str:
-    """Over all records: missed reference beats per class, extra detections per predicted class,
-    and how far the annotated-beat matrices are from the store's (sum of |difference|)."""
+    """Over all records: the pooled matrix of detected beats (its last row the extra
+    detections, its last column the missed reference beats), and how far the annotated-beat
+    matrices are from the store's (sum of |difference|)."""
     pooled = np.sum(list(matrices["detected"].values()), axis=0)
-    missed = dict(zip(AAMI_CLASSES, pooled[:-1, -1].tolist(), strict=True))
-    extra = dict(zip(AAMI_CLASSES, pooled[-1, :-1].tolist(), strict=True))
+    names = (*AAMI_CLASSES, MISSED)
+    lines = [f"{arm}, detected beats, {len(matrices['detected'])} records pooled (rows: reference)"]
+    lines.append("     " + "".join(f"{name.lower():>8}" for name in names))
+    lines += [
+        f"{name:>4} " + "".join(f"{count:>8}" for count in row)
+        for name, row in zip(names, pooled.tolist(), strict=True)
+    ]
     moved = sum(
         int(np.abs(matrices["store"][record] - annotated).sum())
         for record, annotated in matrices["annotated"].items()
     )
-    return (
-        f"{arm}: missed reference beats {missed}; extra detections called {extra}; annotated "
-        f"vs store matrices differ by {moved} beat(s) over {len(matrices['annotated'])} records"
-    )
+    lines.append(f"annotated-beat matrices differ from the store's by {moved} beat(s)")
+    return "\n".join(lines)
 
 
 def _indices(names: np.ndarray, data: BeatConfig) -> np.ndarray:
