@@ -99,14 +99,10 @@ def measure_arm(
         "in the store / here with annotated beats, cells of the two matrices that differ (sum of "
         "|difference|); with detected beats matched, missed, extra; seconds"
     )
-    trained = None
+    shared = load_arm_model(arm, records[0]) if arm == "generic" else None  # one for all
     for record in records:
         started = time.perf_counter()
-        if trained is None or arm != "generic":
-            trained = load_trained_model(model_uri(arm, record))
-            pipeline = build_pipeline(trained.data, trained.model, trained.weights)
-            if not isinstance(pipeline, BeatPipeline) or pipeline.data.label_set != "aami":
-                raise SystemExit(f"{trained.source.uri} is no AAMI-class beat model")
+        trained, pipeline = shared or load_arm_model(arm, record)
         training = common_samples(data_dir, trained.data, cache_dir, record)
         found = record_matrices(pipeline, data_dir / record, detector, training)
         found["store"] = logged_matrix(arm, trained, record)
@@ -121,6 +117,15 @@ def measure_arm(
             flush=True,
         )
     return matrices
+
+
+def load_arm_model(arm: str, record: str) -> tuple[TrainedModel, BeatPipeline]:
+    """The arm's champion for `record` and its pipeline; an AAMI-class beat model only."""
+    trained = load_trained_model(model_uri(arm, record))
+    pipeline = build_pipeline(trained.data, trained.model, trained.weights)
+    if not isinstance(pipeline, BeatPipeline) or pipeline.data.label_set != "aami":
+        raise SystemExit(f"{trained.source.uri} is no AAMI-class beat model")
+    return trained, pipeline
 
 
 def record_matrices(
