@@ -7,6 +7,11 @@ follow the counting of `bxb`, the reference comparator of ANSI/AAMI EC57 in the 
 positives; for SVEB, Q beats called S are not counted. Every ratio whose denominator is zero
 is NaN, never a silent 0 (as in `metrics.py`, which computes the ratios).
 
+Detected beats add `bxb`'s pseudo-class `O` (`MISSED`) as the last name: its column holds the
+reference beats no detection matched (a missed V beat is a VEB false negative), its row the
+detections no reference beat matched (one called V is a VEB false positive); a missed beat of
+another class is counted nowhere, as in `bxb` (`evaluation/detection.py` builds such matrices).
+
 Gross statistics pool the counts over records; average statistics are the mean of per-record
 values over the records where the value is defined (WFDB `sumstats` skips the others too).
 Figures in `arm_summary` are percentages, the mean over repeats with a 95% t interval.
@@ -33,6 +38,7 @@ RECORDS_44 = NON_PACED
 RECORDS_24 = LEAKAGE_FREE
 RECORD_SETS: Mapping[str, Sequence[str]] = {"44": RECORDS_44, "24": RECORDS_24}
 SUMMARY_METRICS = ("acc", "se", "spe", "ppv", "f1")
+MISSED = "O"  # bxb's pseudo-beat: no reference beat (row) or no detection (column) to pair with
 MetricsByName = dict[str, dict[str, float]]  # class or statistic name -> metric -> value
 
 
@@ -196,6 +202,9 @@ def _rule_counts(counts: np.ndarray, names: Sequence[str], rule: EctopicRule) ->
     tp = int(counts[positive, positive])
     fn = int(counts[positive].sum()) - tp
     fp = int(counts[:, positive].sum()) - tp - uncounted
+    if MISSED in names:  # bxb: a missed beat of another class is no true negative either
+        missed = list(names).index(MISSED)
+        uncounted += int(counts[:, missed].sum() - counts[positive, missed])
     tn = int(counts.sum()) - tp - fn - fp - uncounted
     return Counts(tp, fp, fn, tn, uncounted)
 
