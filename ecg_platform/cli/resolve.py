@@ -58,10 +58,10 @@ def stage_request(
 ) -> StageRequest:
     """`defaults` (else the stage's) with every training value given; those left `auto` are
     named in `per_patient`."""
+    source = data_source(params)  # a bad preset or data directory: stop before MLflow loads
     check_tracking_store()
     values = {name: params[name] for name in TRAIN_FIELDS if name in params}
     chosen = {name: value for name, value in values.items() if value is not None}
-    source = data_source(params)
     return StageRequest(
         stage,
         source,
@@ -120,17 +120,18 @@ def executor_spec(params: Params) -> Workers:
 
 def report_request(params: Params) -> ReportRequest:
     """The report's data, patients, parent runs (comma-separated ids) and folder."""
+    source = data_source(params)
     check_tracking_store()
     parents = tuple(parent.strip() for parent in params["parents"].split(",") if parent.strip())
-    return ReportRequest(data_source(params), params["patients"], parents, params["out"])
+    return ReportRequest(source, params["patients"], parents, params["out"])
 
 
 def reproduce_request(params: Params) -> ReproduceRequest:
     """Each stage's defaults with the study's --epochs, --pretrain-epochs, --seed and
     --encoder-lr-scale."""
+    source = data_source(params)
     check_tracking_store()
     seed, epochs = params["seed"], params["epochs"]
-    source = data_source(params)
     return ReproduceRequest(
         source,
         pretrain=stage_defaults("pretrain").replace(epochs=params["pretrain_epochs"], seed=seed),

@@ -35,9 +35,10 @@ def report(**options: Any) -> None:
     Writes report.md, comparison.csv, runs.csv and the figures to --out and logs them to an
     `ecg-report` run. Patients without a run are listed as missing.
     """
-    from ecg_platform.workflows.report import report as run_report
+    request = report_request(options)
+    from ecg_platform.workflows.report import report as run_report  # after the request's checks
 
-    click.echo(run_report(report_request(options)).summary())
+    click.echo(run_report(request).summary())
 
 
 @click.command(context_settings={"show_default": True})
@@ -78,6 +79,7 @@ def reproduce(**options: Any) -> None:
     Everything nests under one `reproduce` run. Interrupted, it resumes: runs that already
     finished with the same settings are reused. Ends with where the time went.
     """
-    from ecg_platform.workflows.reproduce import reproduce as run_reproduce
+    request = reproduce_request(options)
+    from ecg_platform.workflows.reproduce import reproduce as run_reproduce  # after the checks
 
-    click.echo(run_reproduce(reproduce_request(options)).report.summary())
+    click.echo(run_reproduce(request).report.summary())

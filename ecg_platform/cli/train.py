@@ -34,9 +34,10 @@ def pretrain(**options: Any) -> None:
     windows, logged to the `ecg-pretrain` experiment and registered; the alias `champion` moves
     to them when their validation loss beats the current champion's.
     """
-    from ecg_platform.workflows.pretrain import run_pretrain
+    request = stage_request("pretrain", options)
+    from ecg_platform.workflows.pretrain import run_pretrain  # torch, MLflow: a valid request
 
-    _echo_outcomes(run_pretrain(stage_request("pretrain", options)))
+    _echo_outcomes(run_pretrain(request))
 
 
 @click.command(context_settings={"show_default": True})
@@ -49,9 +50,9 @@ def individual(**options: Any) -> None:
     Each run tests on the patient's own test windows, logs to `ecg-individual` and registers
     `ecg-individual-<patient>` (alias `champion` for the lowest validation loss).
     """
-    from ecg_platform.workflows.individual import run_individual
-
     request = stage_request("individual", options)
+    from ecg_platform.workflows.individual import run_individual  # after the request's checks
+
     _echo_outcomes(run_individual(request, executor_spec(options)))
 
 
@@ -67,9 +68,9 @@ def finetune(pretrained: str, force: bool, **options: Any) -> None:
     Each run logs the exact pretrained version it started from, to `ecg-finetune`, and
     registers `ecg-finetuned-<patient>` (alias `champion` for the lowest validation loss).
     """
-    from ecg_platform.workflows.finetune import run_finetune
-
     request = stage_request("finetune", options)
+    from ecg_platform.workflows.finetune import run_finetune  # after the request's checks
+
     uri = pretrained_uri(pretrained, request.data)
     _echo_outcomes(run_finetune(request, uri, force, executor_spec(options)))
 
@@ -111,9 +112,9 @@ def grid_search(mode: PatientMode, pretrained: str, force: bool, **options: Any)
     `individual`/`finetune` use it by default. Settings that already finished with the same
     configuration are reused; a setting that fails is recorded FAILED and the others go on.
     """
-    from ecg_platform.workflows.grid_search import run_grid_search
-
     request = stage_request("grid-search", options, stage_defaults(mode))
+    from ecg_platform.workflows.grid_search import run_grid_search  # after the request's checks
+
     grid, workers = grid_spec(options), executor_spec(options)
     uri = pretrained_uri(pretrained, request.data)
     for found in run_grid_search(request, grid, mode, workers, uri, force):
