@@ -55,11 +55,13 @@ FOLLOW_UP = "ecg-platform finetune --patient 233 --data-dir {data} --cache-dir {
 
 @dataclass(frozen=True)
 class Interrupt:
-    """Send `signal` once `runs` runs are RUNNING in the store (training under way)."""
+    """Send `signal` once `runs` runs are RUNNING in the store and each has logged an epoch
+    (training under way, a checkpoint written: a fixed delay after the run started was, on a
+    loaded machine, sometimes before the first epoch)."""
 
     signal: signal.Signals
     runs: int = 1
-    after_s: float = 2.0  # past the run's start, so that epochs are being trained
+    after_s: float = 1.0  # past the first epoch's metrics, into the next epoch
 
 
 @dataclass(frozen=True)
@@ -448,7 +450,7 @@ def _interrupt(command: subprocess.Popen, interrupt: Interrupt, uri: str) -> flo
     """Wait for `interrupt.runs` RUNNING runs, then send its signal; when it was sent."""
     deadline = time.perf_counter() + TIMEOUT_S
     while command.poll() is None and time.perf_counter() < deadline:
-        if _count_running(uri) >= interrupt.runs:
+        if _count_running(uri, "metrics.epoch_seconds > 0") >= interrupt.runs:
             time.sleep(interrupt.after_s)
             break
         time.sleep(0.5)
@@ -460,11 +462,12 @@ def _running(tmp: Path) -> int:
     return _count_running(_store(tmp))
 
 
-def _count_running(uri: str) -> int:
-    """Runs RUNNING in any experiment of the store at `uri`."""
+def _count_running(uri: str, condition: str = "") -> int:
+    """Runs RUNNING in any experiment of the store at `uri` (that also meet `condition`)."""
     client = MlflowClient(uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
-    return len(client.search_runs(experiments, "attributes.status = 'RUNNING'"))
+    query = " and ".join(filter(None, ["attributes.status = 'RUNNING'", condition]))
+    return len(client.search_runs(experiments, query))
 
 
 def _orphans(tmp: Path) -> int:
