@@ -1,0 +1,113 @@
+"""Gross VEB/SVEB of a beat-protocol variant in about 2 minutes: the study's stages (pretrain,
+then per patient the pretrained model alone and fine-tuned) through the platform's own data
+layer, engine and metrics, without MLflow, one training seed. For trying a data or training
+setting before paying for `ecg-platform reproduce --repeats 3`; one seed decides nothing on
+its own (docs/results.md section 5 says by how much a seed moves these figures).
+
+    python benchmarks/ablate_beats.py [--preset patient-specific] [--seed 42]
+        [--extraction '{"percentile_scale": false}'] [--pretrain '{"weighted_sampling": false}']
+        [--finetune '{"encoder_lr_scale": 0.1}'] [--individual]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from collections.abc import Mapping
+
+import numpy as np
+
+from ecg_platform.data.beat_config import beat_config
+from ecg_platform.data.config import resolve_cache_dir
+from ecg_platform.data.loaders import TensorSplit, tensor_splits
+from ecg_platform.data.protocols import DS2
+from ecg_platform.data.source import DataSource
+from ecg_platform.engine.config import TrainConfig
+from ecg_platform.engine.inference import predict_proba
+from ecg_platform.engine.runtime import seed_everything
+from ecg_platform.engine.trainer import fit
+from ecg_platform.evaluation.aami import RECORD_SETS, confusion, gross
+from ecg_platform.evaluation.metrics import classification_metrics
+from ecg_platform.models.cnn1d import load_pretrained
+from ecg_platform.models.config import ModelConfig
+from ecg_platform.models.protocol import Classifier
+from ecg_platform.models.registry import build_model
+from ecg_platform.workflows.settings import FINETUNE_DEFAULTS, PATIENT_DEFAULTS, PRETRAIN_DEFAULTS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="patient-specific")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--extraction", default="{}", help="BeatExtraction fields, JSON")
+    parser.add_argument("--pretrain", default="{}", help="pretraining TrainConfig fields, JSON")
+    parser.add_argument("--finetune", default="{}", help="fine-tuning TrainConfig fields, JSON")
+    parser.add_argument("--individual", action="store_true", help="also train from scratch")
+    args = parser.parse_args()
+    config = beat_config(args.preset)
+    extraction = dataclasses.replace(config.extraction, **json.loads(args.extraction))
+    config = dataclasses.replace(config, extraction=extraction)
+    seed = {"seed": args.seed}
+    pretrain = PRETRAIN_DEFAULTS.replace(**seed, **json.loads(args.pretrain))
+    finetune = FINETUNE_DEFAULTS.replace(**seed, **json.loads(args.finetune))
+    study = DataSource.resolve(config, args.data_dir, resolve_cache_dir()).load()
+    inter_patient = config.protocol == "inter-patient"
+    patients = list(DS2) if inter_patient else study.selected
+    record_sets = {"DS2": DS2} if inter_patient else RECORD_SETS
+    classes = len(config.class_names)
+    model_config = ModelConfig(num_outputs=classes, extra_features=config.side_features)
+
+    def new_model() -> Classifier:
+        seed_everything(args.seed)
+        return build_model(model_config, config.input_length)
+
+    def trained(
+        model: Classifier, splits: Mapping[str, TensorSplit], train: TrainConfig
+    ) -> Classifier:
+        fit(
+            model,
+            splits["train"],
+            splits["val"],
+            train,
+            progress=False,
+            metrics=classification_metrics,
+        )
+        return model
+
+    started = time.perf_counter()
+    pooled = tensor_splits(study.split_arrays(patients), "cpu")
+    generic = trained(new_model(), pooled, pretrain)
+    print(f"pretraining: {time.perf_counter() - started:.0f} s", flush=True)
+    weights = {name: tensor.clone() for name, tensor in generic.state_dict().items()}
+    matrices: dict[str, dict[str, np.ndarray]] = {"generic": {}, "finetune": {}}
+    matrices |= {"individual": {}} if args.individual else {}
+    for patient in patients:
+        splits = tensor_splits(study.split_arrays([patient]), "cpu")
+        fine = new_model()
+        load_pretrained(fine, weights)
+        models = {"generic": generic, "finetune": trained(fine, splits, finetune)}
+        if args.individual:
+            models["individual"] = trained(new_model(), splits, PATIENT_DEFAULTS.replace(**seed))
+        for arm, model in models.items():
+            probabilities = predict_proba(model, splits["test"].x, splits["test"].features)
+            predicted = probabilities.argmax(1) if classes > 2 else probabilities >= 0.5
+            matrices[arm][patient] = confusion(
+                splits["test"].y.numpy(), predicted.astype(int), classes
+            )
+    print(f"all stages: {time.perf_counter() - started:.0f} s, seed {args.seed}")
+    print(f"{'arm':<11}{'records':<8}  VEB Se   +P   F1 | SVEB Se   +P   F1")
+    for arm, by_patient in matrices.items():
+        for name, records in record_sets.items():
+            found = gross([by_patient[r] for r in records if r in by_patient], config.class_names)
+            veb, sveb = (
+                " ".join(f"{100 * found[task][m]:4.1f}" for m in ("se", "ppv", "f1"))
+                for task in ("VEB", "SVEB")
+            )
+            print(f"{arm:<11}{name:<8}  {veb} |      {sveb}")
+
+
+if __name__ == "__main__":
+    main()
