@@ -50,9 +50,10 @@ def matched_offsets(reference: np.ndarray, detected: np.ndarray, fs: float) -> n
     """Detected minus reference sample of each matched pair: where the detector puts a beat
     relative to the reference R peak that the beat models' windows are centred on."""
     pairs = _compare(reference, detected, fs)
-    return np.asarray(detected)[pairs.matched_test_inds] - np.asarray(reference)[
-        pairs.matched_ref_inds
-    ]
+    return (
+        np.asarray(detected)[pairs.matched_test_inds]
+        - np.asarray(reference)[pairs.matched_ref_inds]
+    )
 
 
 def detected_beat_confusion(
