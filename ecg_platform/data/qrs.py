@@ -24,8 +24,8 @@ BEAT_SOURCES: tuple[str, ...] = ("detected", "annotations")
 DETECTION_FS: dict[str, float] = {"gqrs": 120.0, "xqrs": 180.0}
 MATCH_WINDOW_S = 0.15  # ANSI/AAMI EC57: a detection within 150 ms of a reference beat matches
 # `correct_peaks` settings, chosen on the 44 records against the `.atr` (the R peak the beat
-# models' windows are centred on). gqrs marks beats a median 39 ms early (up to 56 ms on a
-# record): a 75 ms radius reaches the R peak and stops short of the T wave. The peak is the
+# models' windows are centred on). gqrs marks beats a median 36 ms early (56 ms on record
+# 117): a 75 ms radius reaches the R peak and stops short of the T wave. The peak is the
 # largest deviation either way from a 200 ms moving average ('both'): a 100 ms one flattens
 # wide V complexes (71.8% of V beats within 3 samples, 86.7% with 200 ms); 'up' sends
 # negative V complexes to a small positive wave (record 207: -42 ms) and 'compare' picks one
