@@ -1,21 +1,24 @@
 """Class metrics on detected beats as `bxb` (EC57) counts them: a hand-checked matrix of matched
 pairs, missed and extra beats, its VEB/SVEB counts by bxb's formulas, and QRS counts that agree
-with `wfdb.processing.compare_annotations` on a real record excerpt."""
+with `wfdb.processing.compare_annotations` on a real record excerpt; detected beats on the R
+peaks that the `.atr` marks (and that the beat models' windows are centred on)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ecg_platform.data.labels import annotated_beat_classes
-from ecg_platform.data.qrs import detect_beats
+from ecg_platform.data.qrs import annotated_beats, detect_beats, on_r_peaks
 from ecg_platform.data.signal_input import read_wfdb
 from ecg_platform.evaluation.aami import AAMI_CLASSES, MISSED, Counts, ectopic_counts
 from ecg_platform.evaluation.detection import (
     DetectionCounts,
     detected_beat_confusion,
     detection_counts,
+    matched_offsets,
     qrs_counts,
 )
 
@@ -95,3 +98,30 @@ def test_qrs_counts_of_the_matrix_are_compare_annotations_counts(excerpt_dir: Pa
         matrix[:-1].sum(axis=1), np.bincount(classes, minlength=5)
     )  # every reference beat once
     assert matrix[:, 1:-1].sum() == 0  # nothing predicted but N (or missed)
+
+
+@pytest.mark.parametrize("detector", ["gqrs", "xqrs"])
+@pytest.mark.parametrize("record", ["119", "208", "233"])
+def test_detected_beats_sit_on_the_annotated_r_peaks(
+    excerpt_dir: Path, record: str, detector: str
+) -> None:
+    recording = read_wfdb(excerpt_dir / record)
+    reference = annotated_beats(recording)
+    detected = detect_beats(recording.signal, recording.fs, detector)
+    offsets = np.abs(matched_offsets(reference, detected, recording.fs))
+    # as gqrs marks them, 13-14 samples (36-39 ms) before the R peak
+    assert np.median(offsets) <= 1
+    assert np.percentile(offsets, 90) <= 5
+    counts = detection_counts(reference, detected, recording.fs)
+    assert counts.sensitivity >= 0.98
+    assert counts.positive_predictivity == 1.0
+
+
+def test_on_r_peaks_takes_either_sign_keeps_a_peak_once_and_stays_in_the_signal() -> None:
+    signal = np.zeros(1000)
+    signal[[5, 300, 700]] = [1.0, 1.2, -2.0]  # a peak 5 samples in, an upright and an inverted R
+    # 15 samples early, as gqrs marks them; two detections of one beat; a search reaching
+    # before the start (wfdb alone moves 10 to sample -47)
+    moved = on_r_peaks(signal, FS, np.array([10, 285, 295, 685]))
+    np.testing.assert_array_equal(moved, [5, 300, 700])
+    assert moved.dtype == np.int64

@@ -46,6 +46,16 @@ def detection_counts(reference: np.ndarray, detected: np.ndarray, fs: float) -> 
     return DetectionCounts(comparison.tp, comparison.fn, comparison.fp)
 
 
+def matched_offsets(reference: np.ndarray, detected: np.ndarray, fs: float) -> np.ndarray:
+    """Detected minus reference sample of each matched pair: where the detector puts a beat
+    relative to the reference R peak that the beat models' windows are centred on."""
+    pairs = _compare(reference, detected, fs)
+    return (
+        np.asarray(detected)[pairs.matched_test_inds]
+        - np.asarray(reference)[pairs.matched_ref_inds]
+    )
+
+
 def detected_beat_confusion(
     reference: np.ndarray,
     reference_class: np.ndarray,
