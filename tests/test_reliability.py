@@ -249,3 +249,17 @@ def test_a_damaged_record_blocks_only_the_commands_that_ask_for_it(
     result = CliRunner().invoke(cli, [*args, "--patient", "all"])
     assert result.exit_code == 1
     assert "208.dat" in result.output and "Traceback" not in result.output
+
+
+def test_the_pipeline_command_prints_only_its_error_line(tmp_path: Path) -> None:
+    """MLflow warns about the served pipeline's `predict` without type hints when the class is
+    defined (they are left out on purpose); the user sees only the platform's line."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow.MlflowClient(uri).search_experiments()  # the store exists: no first-use lines
+    env = {"MLFLOW_TRACKING_URI": uri}
+    command = _platform("pipeline", "--model", "models:/nope/1", cwd=tmp_path, env=env)
+    output = command.communicate(timeout=120)[0]
+    assert command.returncode == 1
+    assert output.strip().splitlines() == [
+        "Error: no model at models:/nope/1: check its name and version or alias"
+    ]

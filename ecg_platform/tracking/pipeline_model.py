@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,23 +49,29 @@ CODE_FILE = Path(__file__).with_name("pipeline_model_code.py")
 REQUEST_HELP = 'send {"inputs": {"samples": [mV, ...], "fs": HZ}}'
 
 
-class EcgPipelineModel(mlflow.pyfunc.PythonModel):
-    """Raw samples + rate -> `Prediction.as_dict()`; a bad request raises a 400 with its line."""
+# MLflow warns, as the class is defined, that `predict` has no type hints: it has none on
+# purpose (see there). MLflow's own "once" filter overrides ours, so the warning is caught.
+with warnings.catch_warnings(record=True):
 
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        """Build the network from the weights-only state dict and the logged configs."""
-        spec = json.loads(Path(context.artifacts["spec"]).read_text())
-        weights = torch.load(context.artifacts["weights"], map_location="cpu", weights_only=True)
-        data, model = data_config_from_dict(spec["data"]), ModelConfig(**spec["model"])
-        self.pipeline = build_pipeline(data, model, weights)
+    class EcgPipelineModel(mlflow.pyfunc.PythonModel):
+        """Raw samples + rate -> `Prediction.as_dict()`; a bad request: a 400 with its line."""
 
-    # No type hints here: MLflow would turn them into a schema that rejects the request body.
-    def predict(self, context, model_input, params=None):
-        """Run the pipeline on one recording; `detector` (gqrs, xqrs) may be given in the input."""
-        try:
-            return self.pipeline.run(*_request(model_input)).as_dict()
-        except EcgPlatformError as exc:
-            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+        def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+            """Build the network from the weights-only state dict and the logged configs."""
+            spec = json.loads(Path(context.artifacts["spec"]).read_text())
+            weights = torch.load(
+                context.artifacts["weights"], map_location="cpu", weights_only=True
+            )
+            data, model = data_config_from_dict(spec["data"]), ModelConfig(**spec["model"])
+            self.pipeline = build_pipeline(data, model, weights)
+
+        # No type hints here: MLflow would turn them into a schema that rejects the request body.
+        def predict(self, context, model_input, params=None):
+            """Run the pipeline on one recording; the input may name a `detector` (gqrs, xqrs)."""
+            try:
+                return self.pipeline.run(*_request(model_input)).as_dict()
+            except EcgPlatformError as exc:
+                raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
 
 
 def _request(model_input: Any) -> tuple[Recording, BeatSource, Detector]:
