@@ -40,7 +40,6 @@ from ecg_platform.data.labels import AAMI_CLASSES, annotated_beat_classes
 from ecg_platform.data.protocols import NON_PACED
 from ecg_platform.data.signal_input import TRAINING_FS, crop, read_wfdb
 from ecg_platform.engine.beat_pipeline import BeatPipeline
-from ecg_platform.engine.pipeline import build_pipeline
 from ecg_platform.evaluation.aami import MISSED, RECORD_SETS, confusion, gross
 from ecg_platform.evaluation.detection import detected_beat_confusion, qrs_counts
 from ecg_platform.evaluation.metrics import matrix_from_metrics
@@ -122,7 +121,7 @@ def measure_arm(
 def load_arm_model(arm: str, record: str) -> tuple[TrainedModel, BeatPipeline]:
     """The arm's champion for `record` and its pipeline; an AAMI-class beat model only."""
     trained = load_trained_model(model_uri(arm, record))
-    pipeline = build_pipeline(trained.data, trained.model, trained.weights)
+    pipeline = trained.pipeline()
     if not isinstance(pipeline, BeatPipeline) or pipeline.data.label_set != "aami":
         raise SystemExit(f"{trained.source.uri} is no AAMI-class beat model")
     return trained, pipeline

@@ -28,7 +28,6 @@ from timing import wall_and_cpu
 
 from ecg_platform.data.qrs import detect_beats
 from ecg_platform.engine.inference import predict_proba
-from ecg_platform.engine.pipeline import build_pipeline
 from ecg_platform.tracking.model_serving import model_server
 from ecg_platform.tracking.pipeline_model import log_pipeline_model
 from ecg_platform.tracking.trained_model import load_trained_model
@@ -76,7 +75,7 @@ def main() -> None:
 def _predict_table(record: Path, store: Path, repeats: int) -> None:
     trained = load_trained_model(MODEL)
     recording = RecordingSource(record).read(0)
-    pipeline = build_pipeline(trained.data, trained.model, trained.weights)
+    pipeline = trained.pipeline()
     inputs = pipeline.inputs(recording)
     request = PredictRequest(MODEL, RecordingSource(record), store / "out")
     steps = {

@@ -10,7 +10,6 @@ beats per minute and sit in their windows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -38,20 +37,15 @@ from ecg_platform.engine.prediction import (
     reference_summary,
 )
 from ecg_platform.errors import EcgPlatformError
-from ecg_platform.models.config import ModelConfig
 from ecg_platform.models.protocol import Classifier
-from ecg_platform.models.registry import trained_model
 
 CLASSES = ("normal", "abnormal")
 REFERENCE_NAMES = {NORMAL: "normal", ABNORMAL: "abnormal"}  # other windows: "none"
 
 
-def build_pipeline(
-    data: ProtocolConfig, model: ModelConfig, weights: Mapping[str, torch.Tensor]
-) -> WindowPipeline | BeatPipeline:
-    """The pipeline of the data config's preset (1-second windows, or beats) around the trained
+def build_pipeline(network: Classifier, data: ProtocolConfig) -> WindowPipeline | BeatPipeline:
+    """The pipeline of the data config's preset (1-second windows, or beats) around a trained
     network: what `predict` and the served pipeline model both build."""
-    network = trained_model(model, data.input_length, weights)
     if isinstance(data, BeatConfig):
         return BeatPipeline(network, data)
     return WindowPipeline(network, data)

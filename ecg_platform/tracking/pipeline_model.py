@@ -30,7 +30,6 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from ecg_platform.data.qrs import DETECTORS, BeatSource, Detector
 from ecg_platform.data.signal_input import Recording, recording_from_samples
-from ecg_platform.engine.pipeline import build_pipeline
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.model_io import pip_requirements
@@ -40,6 +39,7 @@ from ecg_platform.tracking.trained_model import (
     TrainedModel,
     data_config_from_dict,
     load_trained_model,
+    model_pipeline,
 )
 
 PIPELINE_ARTIFACT = "pipeline"
@@ -63,7 +63,7 @@ with warnings.catch_warnings(record=True):
                 context.artifacts["weights"], map_location="cpu", weights_only=True
             )
             data, model = data_config_from_dict(spec["data"]), ModelConfig(**spec["model"])
-            self.pipeline = build_pipeline(data, model, weights)
+            self.pipeline = model_pipeline(data, model, weights)
 
         # No type hints here: MLflow would turn them into a schema that rejects the request body.
         def predict(self, context, model_input, params=None):

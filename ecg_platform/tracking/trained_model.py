@@ -4,6 +4,7 @@ weights, and the data and model configs of the run that trained it (never re-typ
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +15,11 @@ from mlflow.exceptions import MlflowException
 
 from ecg_platform.data.beat_config import BeatConfig, BeatExtraction
 from ecg_platform.data.config import DataConfig, ProtocolConfig
+from ecg_platform.engine.beat_pipeline import BeatPipeline
+from ecg_platform.engine.pipeline import WindowPipeline, build_pipeline
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
+from ecg_platform.models.registry import trained_model
 from ecg_platform.tracking.model_io import CHECKPOINT_SUFFIXES, load_state_dict
 from ecg_platform.tracking.registry import ModelSource, resolve_model_source
 from ecg_platform.tracking.schema import TRACKING
@@ -32,6 +36,18 @@ class TrainedModel:
     weights: dict[str, torch.Tensor]
     data: ProtocolConfig
     model: ModelConfig
+
+    def pipeline(self) -> WindowPipeline | BeatPipeline:
+        """The network with these weights, in the pipeline of its data config's preset."""
+        return model_pipeline(self.data, self.model, self.weights)
+
+
+def model_pipeline(
+    data: ProtocolConfig, model: ModelConfig, weights: Mapping[str, torch.Tensor]
+) -> WindowPipeline | BeatPipeline:
+    """The pipeline of a trained network given by its configs and weights: what `predict` and
+    the served pipeline model both run."""
+    return build_pipeline(trained_model(model, data.input_length, weights), data)
 
 
 def default_model_uri(patient: str) -> str:

@@ -14,7 +14,6 @@ import pandas as pd
 
 from ecg_platform.data.qrs import BeatSource, Detector
 from ecg_platform.data.signal_input import Recording, crop, read_csv, read_wfdb, wfdb_record
-from ecg_platform.engine.pipeline import build_pipeline
 from ecg_platform.engine.prediction import Prediction
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.predict_plots import prediction_figure
@@ -99,7 +98,7 @@ def run_predict(request: PredictRequest) -> dict[str, Any]:
         recording = request.source.read(trained.data.channel)
         bar.update()
         bar.set_postfix_str(steps[2])
-        pipeline = build_pipeline(trained.data, trained.model, trained.weights)
+        pipeline = trained.pipeline()
         prediction = pipeline.run(recording, request.beats, request.detector)
         bar.update()
         bar.set_postfix_str(steps[3])
