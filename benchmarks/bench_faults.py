@@ -55,9 +55,9 @@ FOLLOW_UP = "ecg-platform finetune --patient 233 --data-dir {data} --cache-dir {
 
 @dataclass(frozen=True)
 class Interrupt:
-    """Send `signal` once `runs` runs are RUNNING in the store and each has logged an epoch
-    (training under way, a checkpoint written: a fixed delay after the run started was, on a
-    loaded machine, sometimes before the first epoch)."""
+    """Send `signal` once `runs` runs are RUNNING in the store and one of them has logged an
+    epoch (training under way, a checkpoint written: a fixed delay after the run started was,
+    on a loaded machine, sometimes before the first epoch)."""
 
     signal: signal.Signals
     runs: int = 1
@@ -185,6 +185,7 @@ def _no_marker(tmp: Path) -> tuple[bool, str]:
 
 
 KILL_9 = Interrupt(signal.SIGKILL)
+TRAINING = "metrics.epoch_seconds > 0"  # a run that has logged an epoch
 
 
 def _killed_first(tmp: Path) -> None:
@@ -450,7 +451,7 @@ def _interrupt(command: subprocess.Popen, interrupt: Interrupt, uri: str) -> flo
     """Wait for `interrupt.runs` RUNNING runs, then send its signal; when it was sent."""
     deadline = time.perf_counter() + TIMEOUT_S
     while command.poll() is None and time.perf_counter() < deadline:
-        if _count_running(uri, "metrics.epoch_seconds > 0") >= interrupt.runs:
+        if _count_running(uri) >= interrupt.runs and _count_running(uri, TRAINING):
             time.sleep(interrupt.after_s)
             break
         time.sleep(0.5)
