@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,14 @@ from ecg_platform.data.dataset import StudyData, load_study
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXCERPT_DIR = REPO_ROOT / "tests" / "data" / "mitdb"
 SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "mitdb"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with the most `slow` tests first, in collection order otherwise: xdist hands whole
+    modules to its workers in this order, so the long ones start at once and the short ones fill
+    in around them, instead of one worker drawing a long module last while the other idles."""
+    slow = Counter(item.module for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.module])
 
 
 @pytest.fixture(autouse=True)
@@ -184,6 +193,21 @@ def _use_copy(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     return copy
+
+
+@pytest.fixture(scope="session")
+def store_from_commands(empty_mlflow_db: Path) -> Callable[[Path, list[list[str]]], Path]:
+    """`store_from_commands(folder, commands)` makes `folder` a store holding what the CLI
+    `commands` trained (each must succeed), for a module to build once and copy per test."""
+    return lambda folder, commands: _trained_store(folder, empty_mlflow_db, commands)
+
+
+@pytest.fixture
+def use_store_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable]:
+    """`use_store_copy(store)` makes a copy of `store` this test's tracking store and working
+    directory, and returns the copy."""
+    yield lambda store: _use_copy(store, tmp_path, monkeypatch)
+    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="session")

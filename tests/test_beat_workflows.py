@@ -31,6 +31,7 @@ def _run(*args: str) -> str:
     return result.output
 
 
+@pytest.mark.slow
 def test_three_stages_and_the_aami_report_on_the_patient_specific_protocol(
     mlflow_store: str, shared_data_dir: Path, beat_cache: Path, tmp_path: Path
 ) -> None:
@@ -78,6 +79,7 @@ def test_three_stages_and_the_aami_report_on_the_patient_specific_protocol(
         assert row["finetune_macro_f1"] == pytest.approx(expected_f1)
 
 
+@pytest.mark.slow
 def test_the_study_table_is_not_used_on_another_protocol(
     mlflow_store: str, shared_data_dir: Path, beat_cache: Path
 ) -> None:
@@ -134,6 +136,7 @@ def test_rr_features_reach_the_head_and_the_served_model(
     assert "head.output.weight" in weights  # the model's own names, not the wrapper's
 
 
+@pytest.mark.slow
 def test_reproduce_with_repeats_reports_means_and_intervals_over_training_seeds(
     mlflow_store: str, shared_data_dir: Path, beat_cache: Path, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
@@ -50,6 +51,7 @@ def _wait_for(condition, what: str, timeout: float = DEADLINE_S):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 def test_kill_9_leaves_no_worker_alive_and_the_next_command_ends_its_runs_failed(
     excerpt_dir: Path, tmp_path: Path
 ) -> None:

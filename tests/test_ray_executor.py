@@ -84,6 +84,7 @@ def _use_local_store(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mlflow.set_tracking_uri(uri)
 
 
+@pytest.mark.slow
 def test_a_two_node_cluster_gives_the_local_pools_winners_and_test_metrics(
     ray_address: str,
     server: str,  # noqa: F811
@@ -124,6 +125,7 @@ def _kill_a_running_setting(uri: str, killed: list[str]) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_a_ray_worker_killed_mid_job_is_run_again_its_run_fails_and_a_rerun_resumes(
     ray_address: str,
     server: str,  # noqa: F811
@@ -171,6 +173,7 @@ def test_a_cluster_is_refused_a_store_that_only_this_machine_reaches(
     assert _all_runs() == []  # refused before any run started
 
 
+@pytest.mark.slow
 def test_a_local_ray_of_this_machine_shares_its_sqlite_store(
     excerpt_dir: Path, tmp_path: Path
 ) -> None:

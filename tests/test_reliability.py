@@ -148,6 +148,7 @@ def _platform(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_four_commands_first_using_a_new_sqlite_store_leave_it_usable(
     excerpt_dir: Path, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from mlflow import MlflowClient
 
@@ -14,6 +15,7 @@ from ecg_platform.tracking.model_io import load_state_dict
 from ecg_platform.tracking.schema import TRACKING
 
 
+@pytest.mark.slow
 def test_the_same_individual_command_twice_gives_the_same_test_metrics_and_weights(
     mlflow_store: str, excerpt_dir: Path, tmp_path: Path
 ) -> None:

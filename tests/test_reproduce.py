@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -16,16 +16,33 @@ from ecg_platform.cli import cli
 PATIENTS = ("119", "233")
 
 
-def _reproduce(
+def _reproduce_args(
     excerpt_dir: Path, folder: Path, patients: Sequence[str] = PATIENTS, *changed: object
-) -> str:
+) -> list[str]:
     """`reproduce` with 1 epoch everywhere, unless `changed` options say otherwise."""
     args = ["reproduce", "--data-dir", excerpt_dir, "--cache-dir", folder / "cache"]
     args += ["--patient", ",".join(patients), "--epochs", 1, "--pretrain-epochs", 1]
     args += ["--workers", 1, "--out", folder / "report", *changed]
-    result = CliRunner().invoke(cli, [str(arg) for arg in args])
+    return [str(arg) for arg in args]
+
+
+def _reproduce(
+    excerpt_dir: Path, folder: Path, patients: Sequence[str] = PATIENTS, *changed: object
+) -> str:
+    result = CliRunner().invoke(cli, _reproduce_args(excerpt_dir, folder, patients, *changed))
     assert result.exit_code == 0, result.output
     return result.output
+
+
+@pytest.fixture(scope="module")
+def reproduced_233(
+    store_from_commands: Callable[[Path, list[list[str]]], Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    excerpt_dir: Path,
+) -> Path:
+    """A store holding one finished `reproduce` of patient 233, built once for the module."""
+    folder = tmp_path_factory.mktemp("reproduced-233")
+    return store_from_commands(folder, [_reproduce_args(excerpt_dir, folder, ["233"])])
 
 
 def _all_runs() -> list[Run]:
@@ -41,6 +58,7 @@ def _children(runs: list[Run], parent: Run) -> list[Run]:
     return [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
 
 
+@pytest.mark.slow
 def test_reproduce_nests_every_stage_under_one_run_and_resumes(
     mlflow_store: str, excerpt_dir: Path, tmp_path: Path
 ) -> None:
@@ -98,8 +116,10 @@ def test_reproduce_nests_every_stage_under_one_run_and_resumes(
         pytest.param(("--encoder-lr-scale", 0.1), ["finetune"], id="encoder-lr-scale"),
     ],
 )
+@pytest.mark.slow
 def test_reproduce_reuses_no_run_whose_settings_changed(
-    mlflow_store: str,
+    reproduced_233: Path,
+    use_store_copy: Callable[[Path], Path],
     excerpt_dir: Path,
     tmp_path: Path,
     changed: tuple[str, object],
@@ -107,7 +127,7 @@ def test_reproduce_reuses_no_run_whose_settings_changed(
 ) -> None:
     """Reuse is keyed on the settings: after one change, exactly the stages it touches train
     anew (finetune too when only the pretrained version changed), and the others are reused."""
-    _reproduce(excerpt_dir, tmp_path, ["233"])
+    use_store_copy(reproduced_233)
     before = {run.info.run_id for run in _all_runs()}
     _reproduce(excerpt_dir, tmp_path, ["233"], *changed)
     new = [run for run in _all_runs() if run.info.run_id not in before]

@@ -36,6 +36,7 @@ def _test_metrics(client: MlflowClient, run_id: str) -> dict[str, float]:
     return {key: value for key, value in metrics.items() if key.startswith("test_")}
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_into_its_own_run_with_the_uninterrupted_result(
     excerpt_dir: Path, tmp_path: Path
 ) -> None:

@@ -113,6 +113,7 @@ def _check_nothing_lost(uri: str) -> None:
     assert float(champion.tags["val_loss"]) == 1.0 / RUNS
 
 
+@pytest.mark.slow
 def test_eight_runs_at_once_on_a_postgresql_server_lose_nothing(
     postgres_server: str, tmp_path: Path, python_at_once
 ) -> None:
@@ -120,6 +121,7 @@ def test_eight_runs_at_once_on_a_postgresql_server_lose_nothing(
     _check_nothing_lost(postgres_server)
 
 
+@pytest.mark.slow
 def test_eight_runs_at_once_on_a_new_sqlite_store_lose_nothing(
     tmp_path: Path, python_at_once
 ) -> None:
@@ -128,6 +130,7 @@ def test_eight_runs_at_once_on_a_new_sqlite_store_lose_nothing(
     _check_nothing_lost(uri)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_team_server_and_its_postgresql() -> None:
     """What a service manager sends: no PostgreSQL or mlflow server outlives the command."""
     root = Path(tempfile.mkdtemp(prefix="ecg-team-server-")) / "server"

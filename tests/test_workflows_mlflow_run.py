@@ -112,6 +112,7 @@ def pretrained(store: Store, excerpt_dir: Path) -> ModelVersion:
     return store.client.get_model_version_by_alias(TRACKING.pretrained_model, "champion")
 
 
+@pytest.mark.slow
 def test_pretrain_logs_the_run_and_registers_the_champion(
     store: Store, pretrained: ModelVersion
 ) -> None:
@@ -191,6 +192,7 @@ def test_a_worse_pretrain_leaves_the_champion(
     assert champion.version == pretrained.version
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_mlflow_run_ends_the_run_killed_or_failed(
     store: Store, excerpt_dir: Path
 ) -> None:

@@ -76,6 +76,7 @@ def test_a_patient_the_data_lacks_creates_no_run(
         ("119,233", "2", "[individual] "),  # in two spawned workers: a line per finished run
     ],
 )
+@pytest.mark.slow
 def test_several_patients_nest_under_a_parent_with_summary_metrics(
     mlflow_store: str,
     excerpt_dir: Path,
