@@ -87,29 +87,30 @@ def test_config_hash_is_stable_and_sees_every_field() -> None:
     changed = dataclasses.replace(config, extraction=BeatExtraction(input_length=84))
     assert changed.hash() != config.hash()
     assert dataclasses.replace(config, rr_features=False).hash() != config.hash()
-    assert beat_config("inter-patient").to_dict()["extraction"]["before_s"] == 0.25
+    assert beat_config("inter-patient").to_dict()["extraction"]["before_s"] == 0.9
 
 
 def test_unresampled_windows_are_the_filtered_signal_around_each_r_peak(
     excerpt_dir: Path,
 ) -> None:
-    """With input_length = window length the inputs are exact slices: the R peak at index 90."""
-    extraction = BeatExtraction(input_length=252)
+    """With input_length = window length the inputs are exact slices: the R peak at index 324."""
+    extraction = BeatExtraction(input_length=486)
     beats = extract_beats(read_record(excerpt_dir, "208"), extraction)
     filtered = _reference_filtered(excerpt_dir, "208", 0, FIVE_MINUTES)
-    assert extraction.r_peak_index(360.0) == 90.0
-    expected = np.stack([filtered[s - 90 : s + 162] for s in beats.sample])
+    assert extraction.r_peak_index(360.0) == 324.0
+    expected = np.stack([filtered[s - 324 : s + 162] for s in beats.sample])
     np.testing.assert_allclose(beats.x, expected, rtol=0, atol=1e-6)
 
 
-def test_resampled_inputs_keep_the_r_peak_at_index_45(excerpt_dir: Path) -> None:
+def test_resampled_inputs_keep_the_r_peak_at_index_162(excerpt_dir: Path) -> None:
     beats = extract_beats(read_record(excerpt_dir, "208"), DEFAULT)
     filtered = _reference_filtered(excerpt_dir, "208", 0, FIVE_MINUTES)
-    assert beats.x.shape == (beats.n_beats, 126) and beats.x.dtype == np.float32
-    assert DEFAULT.r_peak_index(360.0) == 45.0
-    np.testing.assert_allclose(beats.x[:, 45], filtered[beats.sample], rtol=0, atol=2e-3)
-    peak = np.argmax(np.abs(beats.x), axis=1)
-    assert np.mean(np.abs(peak - 45) <= 2) > 0.9  # the R wave is the largest deflection
+    assert beats.x.shape == (beats.n_beats, 243) and beats.x.dtype == np.float32
+    assert DEFAULT.r_peak_index(360.0) == 162.0
+    np.testing.assert_allclose(beats.x[:, 162], filtered[beats.sample], rtol=0, atol=2e-3)
+    own_beat = 100  # from here on (0.34 s before the peak) the previous beat is out of view
+    peak = own_beat + np.argmax(np.abs(beats.x[:, own_beat:]), axis=1)
+    assert np.mean(np.abs(peak - 162) <= 2) > 0.9  # the R wave is its beat's largest deflection
 
 
 def test_percentile_scaling_gives_a_records_training_and_test_parts_one_amplitude(
