@@ -220,14 +220,11 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory, empty_mlflow_db: Pat
 
 
 @pytest.fixture
-def trained_model(
-    trained_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
+def trained_model(trained_store: Path, use_store_copy: Callable[[Path], Path]) -> str:
     """A copy of `trained_store` as the tracking store (working directory: a tmp dir beside it);
-    yields the model's URI."""
-    _use_copy(trained_store, tmp_path, monkeypatch)
-    yield "models:/ecg-individual-119/1"
-    mlflow.set_tracking_uri(None)
+    the model's URI."""
+    use_store_copy(trained_store)
+    return "models:/ecg-individual-119/1"
 
 
 @pytest.fixture(scope="session")
@@ -248,9 +245,6 @@ def beat_trained_store(
 
 
 @pytest.fixture
-def beat_trained_models(
-    beat_trained_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+def beat_trained_models(beat_trained_store: Path, use_store_copy: Callable[[Path], Path]) -> Path:
     """A copy of `beat_trained_store` as the tracking store and working directory."""
-    yield _use_copy(beat_trained_store, tmp_path, monkeypatch)
-    mlflow.set_tracking_uri(None)
+    return use_store_copy(beat_trained_store)
