@@ -14,6 +14,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
+from ecg_platform.tracking.store import prepare_store
+
 DEADLINE_S = 180.0
 
 
@@ -56,6 +58,7 @@ def test_kill_9_leaves_no_worker_alive_and_the_next_command_ends_its_runs_failed
     excerpt_dir: Path, tmp_path: Path
 ) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
+    prepare_store(uri)  # polling a store the command is still creating races its migration
     args = ["individual", "--patient", "all", "--workers", "2", "--data-dir", str(excerpt_dir)]
     args += ["--cache-dir", str(tmp_path / "cache"), "--epochs", "500", "--early-stopping", "false"]
     command = _platform(*args, cwd=tmp_path, uri=uri)

@@ -15,6 +15,7 @@ from test_process_death import _platform, _runs, _wait_for
 
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.schema import CHECKPOINT_KEY_TAG, FAILURE_TAG
+from ecg_platform.tracking.store import prepare_store
 from ecg_platform.workflows.resumable_run import CHECKPOINT_FOLDER, resumable_run, settings_key
 
 EPOCHS = 20
@@ -41,6 +42,7 @@ def test_a_killed_run_resumes_into_its_own_run_with_the_uninterrupted_result(
     excerpt_dir: Path, tmp_path: Path
 ) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
+    prepare_store(uri)  # polling a store the command is still creating races its migration
     client = MlflowClient(uri)
     cache = tmp_path / "cache"
     command = _platform(*_individual(excerpt_dir, cache), cwd=tmp_path, uri=uri)
