@@ -2,12 +2,14 @@
 head and a second node process on 127.0.0.1 standing in for a second machine.
 
 Per case: the start (a fresh executor's first no-op job: spawning workers or starting Ray),
-no-op jobs/s on the warm executor and the worker time each costs (workers / rate), and the
-wall time of a fixed grid search (real training, tracked; a fresh store per case, so nothing is
-reused). Then the tracking server's write rate: threads logging one epoch's metrics batch each,
-as fast as it answers. The cluster case and the write rate log to a local `mlflow server`
-(sqlite; `--write-uri`: a running server, e.g. `make server`'s PostgreSQL), which also counts
-the requests the grid's jobs make (its access log); the others to a sqlite file.
+no-op jobs/s on the warm executor and the worker time each costs (workers / rate), the wall time
+of a fixed grid search (real training, tracked; a fresh store per case, so nothing is reused)
+and a grid job's worker seconds outside its epochs (run creation, data, logging, taking and
+returning the job; from the grid's own runs). Then the tracking server's write rate: threads
+logging one epoch's metrics batch each, as fast as it answers. The cluster case and the write
+rate log to a local `mlflow server` (sqlite; `--write-uri`: a running server, e.g. `make
+server`'s PostgreSQL), which also counts the requests the grid's jobs make (its access log);
+the others to a sqlite file.
 
     python benchmarks/bench_executor.py [--patients 105] [--epochs 2]
         [--grid-batch-sizes 16,32] [--grid-lrs 0.01,0.001] [--grid-weighted true]
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
+import math
 import os
 import sys
 import tempfile
@@ -38,6 +42,7 @@ from ray_cluster import free_port, local_ray_cluster  # sets Ray's loopback env
 from ecg_platform.data.config import data_config
 from ecg_platform.data.patients import PatientSelection
 from ecg_platform.data.source import DataSource
+from ecg_platform.tracking.schema import GRID_ROLE_TAG, PID_TAG
 from ecg_platform.tracking.server import ServerConfig, tracking_server
 from ecg_platform.tracking.store import prepare_store
 from ecg_platform.workflows.executor import Job, make_executor
@@ -77,7 +82,8 @@ def main() -> None:
     print(f"grid: {len(patients)} patients x {len(grid.settings())} settings = {jobs} jobs")
     print(f"at {args.epochs} epochs; {args.noop_jobs} no-op jobs per case")
     header = f"{'case':<10}{'start s':>9}{'no-op jobs/s':>14}{'ms/job':>8}"
-    print(header + f"{'grid wall s':>13}{'grid jobs/s':>13}{'requests/job':>14}  executor")
+    header += f"{'grid wall s':>13}{'grid jobs/s':>13}{'outside s/job':>16}"
+    print(header + f"{'requests/job':>14}  executor")
     for name in filter(None, args.cases.split(",")):
         backend, workers, cluster = CASES[name]
         with _case_store(server=cluster) as (_, log), _cluster(cluster) as address:
@@ -87,10 +93,11 @@ def main() -> None:
             run_grid_search(request, grid, "individual", spec)
             wall = time.perf_counter() - started
             requests = f"{(_requests(log) - before) / jobs:.1f}" if log else "-"
+            outside = _outside_epochs(MlflowClient())
         overhead_ms = workers / rate * 1000
         print(
-            f"{name:<10}{start:>9.1f}{rate:>14.1f}{overhead_ms:>8.1f}"
-            f"{wall:>13.1f}{jobs / wall:>13.3f}{requests:>14}  {where}"
+            f"{name:<10}{start:>9.1f}{rate:>14.1f}{overhead_ms:>8.1f}{wall:>13.1f}"
+            f"{jobs / wall:>13.3f}{outside:>16.2f}{requests:>14}  {where}"
         )
     with contextlib.ExitStack() as stack:
         uri = args.write_uri or stack.enter_context(_case_store(server=True))[0]
@@ -128,6 +135,28 @@ def _noop_rates(spec: ExecutorSpec, count: int) -> tuple[float, float, str]:
         started = time.perf_counter()
         executor.run(jobs, "no-op")
         return start, count / (time.perf_counter() - started), executor.describe()
+
+
+def _outside_epochs(client: MlflowClient) -> float:
+    """A grid job's mean worker seconds outside its epochs: its setting run's wall time less
+    the run's `epoch_seconds`, plus the time its worker spent between the end of its previous
+    setting run and the start of this one (taking the job, loading the data, returning)."""
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        f"tags.{GRID_ROLE_TAG} = 'setting' and attributes.status = 'FINISHED'",
+    )
+    inside, spans = [], {}
+    for run in runs:
+        epochs = client.get_metric_history(run.info.run_id, "epoch_seconds")
+        span = (run.info.start_time, run.info.end_time)
+        inside.append((span[1] - span[0]) / 1000 - sum(metric.value for metric in epochs))
+        spans.setdefault(run.data.tags[PID_TAG], []).append(span)
+    between = [
+        (later[0] - earlier[1]) / 1000
+        for worker in spans.values()
+        for earlier, later in itertools.pairwise(sorted(worker))
+    ]
+    return (sum(inside) + sum(between)) / len(inside) if inside else math.nan
 
 
 @contextlib.contextmanager
