@@ -163,4 +163,17 @@ def test_reproduce_with_repeats_reports_means_and_intervals_over_training_seeds(
     assert veb["se"] == pytest.approx(mean)
     assert veb["se_ci"] == pytest.approx([mean - half, mean + half])
     assert "Fine-tuned minus individual" in (tmp_path / "report" / "aami.md").read_text()
-    assert "individual, paired by repeat, " in (tmp_path / "report" / "report.md").read_text()
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "individual, paired by repeat, " in report
+    sveb = _f1_difference(tmp_path / "report" / "aami.md", "44", "SVEB")
+    assert "over record set 44 (2 records), fine-tuned minus individual, paired by" in report
+    assert f"SVEB {sveb[0]:+.1f} [{sveb[1]:.1f}, {sveb[2]:.1f}] points." in report
+
+
+def _f1_difference(aami_md: Path, record_set: str, task: str) -> tuple[float, float, float]:
+    """The fine-tuned minus individual row of `task` under `record_set` in aami.md."""
+    section = aami_md.read_text().split(f"## {record_set} records")[1].split("## ")[0]
+    row = next(line for line in section.splitlines() if line.startswith(f"| {task} | "))
+    mean, interval = row.split(" | ")[1:3]
+    low, high = interval.strip("[] |").split(", ")
+    return float(mean), float(low), float(high)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,27 +58,60 @@ def record_sets(config: BeatConfig, patients: Sequence[str]) -> dict[str, list[s
     return {name: [r for r in records if r in patients] for name, records in wanted.items()}
 
 
-def write_aami_report(
-    repeats: Sequence[Mapping[str, Matrices]],
-    config: BeatConfig,
-    patients: Sequence[str],
-    out_dir: Path,
-) -> list[Path]:
-    """aami.json, aami.md, per-record CSVs and confusion figures of the arms present on every
-    requested patient in every repeat (an arm missing one is reported, not silently shrunk).
-    `repeats` holds one {arm: {patient: matrix}} per training seed."""
+@dataclass(frozen=True)
+class AamiSummary:
+    """The arms' gross VEB/SVEB per record set over the repeats, and the fine-tuned minus
+    individual gross F1 differences: what `aami.json`, `aami.md` and the report's headline say."""
+
+    config: BeatConfig
+    patients: tuple[str, ...]
+    sets: dict[str, list[str]]
+    per_arm: dict[str, list[Matrices]]  # the arms present on every patient in every repeat
+    summaries: dict[str, object]
+    differences: dict[str, dict[str, Interval]]
+    missing: list[str]
+    repeats: int  # training seeds the figures pool
+
+    def headline(self) -> str | None:
+        """One sentence with the field's measure of the study's question (gross F1 on the
+        first record set, fine-tuned minus individual, paired by repeat), None without both
+        arms."""
+        if not self.differences:
+            return None
+        name = next(iter(self.differences))
+        parts = [f"{task} {_points(interval)}" for task, interval in self.differences[name].items()]
+        return (
+            f"Gross F1 (the field's measure) over record set {name} ({len(self.sets[name])} "
+            f"records), fine-tuned minus individual, paired by repeat: {', '.join(parts)} points."
+        )
+
+
+def summarise_arms(
+    repeats: Sequence[Mapping[str, Matrices]], config: BeatConfig, patients: Sequence[str]
+) -> AamiSummary:
+    """Summarise the arms present on every requested patient in every repeat (an arm missing
+    one is reported, not silently shrunk). `repeats` holds one {arm: {patient: matrix}} per
+    training seed."""
     sets = record_sets(config, patients)
     complete = [arm for arm in ARMS if all(_covers(repeat, arm, patients) for repeat in repeats)]
     per_arm = {arm: [repeat[arm] for repeat in repeats] for arm in complete}
-    summaries = {
+    summaries: dict[str, object] = {
         arm: arm_summary(matrices, config.class_names, sets) for arm, matrices in per_arm.items()
     }
-    files = [out_dir / AAMI_JSON, out_dir / AAMI_MARKDOWN]
-    files[0].write_text(json.dumps(_plain(summaries), indent=2))
     differences = _f1_differences(per_arm, sets, config.class_names)
     missing = [arm for arm in ARMS if arm not in complete and any(arm in r for r in repeats)]
-    files[1].write_text(_markdown(summaries, sets, differences, missing, len(repeats), config))
-    for arm, matrices in per_arm.items():
+    return AamiSummary(
+        config, tuple(patients), sets, per_arm, summaries, differences, missing, len(repeats)
+    )
+
+
+def write_aami_report(summary: AamiSummary, out_dir: Path) -> list[Path]:
+    """aami.json, aami.md, per-record CSVs and confusion figures of `summary`'s arms."""
+    config, patients = summary.config, summary.patients
+    files = [out_dir / AAMI_JSON, out_dir / AAMI_MARKDOWN]
+    files[0].write_text(json.dumps(_plain(summary.summaries), indent=2))
+    files[1].write_text(_markdown(summary))
+    for arm, matrices in summary.per_arm.items():
         table = out_dir / f"aami_records_{arm}.csv"
         record_table(matrices, config.class_names).round(2).to_csv(table)
         figure = out_dir / f"confusion_{arm}.png"
@@ -86,6 +120,13 @@ def write_aami_report(
         confusion_matrix_figure_k(pooled, config.class_names, title).savefig(figure, dpi=120)
         files += [table, figure]
     return files
+
+
+def _points(interval: Interval) -> str:
+    """`+5.4 [4.7, 6.1]`, or the difference alone where one repeat gives no interval."""
+    if math.isnan(interval.low):
+        return f"{interval.mean:+.1f}"
+    return f"{interval.mean:+.1f} [{interval.low:.1f}, {interval.high:.1f}]"
 
 
 def _covers(repeat: Mapping[str, Matrices], arm: str, patients: Sequence[str]) -> bool:
@@ -117,30 +158,24 @@ def _f1_differences(
     return differences
 
 
-def _markdown(
-    summaries: Mapping[str, object],
-    sets: Mapping[str, Sequence[str]],
-    differences: Mapping[str, Mapping[str, Interval]],
-    missing: Sequence[str],
-    repeats: int,
-    config: BeatConfig,
-) -> str:
+def _markdown(summary: AamiSummary) -> str:
+    config = summary.config
     lines = [
         f"# AAMI EC57: VEB and SVEB ({config.preset}, data config `{config.hash()}`)",
         "",
-        f"Gross figures (counts pooled over records) in percent, mean of {repeats} repeat(s) "
-        "(training seeds) with the 95% t interval; docs/metrics.md gives the rules.",
+        f"Gross figures (counts pooled over records) in percent, mean of {summary.repeats} "
+        "repeat(s) (training seeds) with the 95% t interval; docs/metrics.md gives the rules.",
     ]
-    if missing:
-        lines.append(f"Left out, runs missing for some patients: {', '.join(missing)}.")
-    for name, records in sets.items():
+    if summary.missing:
+        lines.append(f"Left out, runs missing for some patients: {', '.join(summary.missing)}.")
+    for name, records in summary.sets.items():
         lines += ["", f"## {name} records ({len(records)} here)", ""]
-        if summaries:
-            lines.append(side_by_side_markdown(summaries, name))
-        if name in differences:
+        if summary.summaries:
+            lines.append(side_by_side_markdown(summary.summaries, name))
+        if name in summary.differences:
             lines += ["", "Fine-tuned minus individual, gross F1 (points, paired by seed):", ""]
             lines += ["| task | mean | 95% interval |", "|---|---|---|"]
-            for task, interval in differences[name].items():
+            for task, interval in summary.differences[name].items():
                 lines.append(
                     f"| {task} | {interval.mean:.1f} | [{interval.low:.1f}, {interval.high:.1f}] |"
                 )

@@ -50,7 +50,12 @@ from ecg_platform.tracking.schema import (
     PRETRAINED_VERSION_TAG,
     STAGE_TAG,
 )
-from ecg_platform.workflows.aami_report import AAMI_MARKDOWN, arm_matrices, write_aami_report
+from ecg_platform.workflows.aami_report import (
+    AAMI_MARKDOWN,
+    arm_matrices,
+    summarise_arms,
+    write_aami_report,
+)
 from ecg_platform.workflows.request import ReportRequest
 
 CURVE_METRICS = ("loss", "balanced_accuracy")
@@ -245,15 +250,18 @@ def write_study_report(
     else:
         notes.append("No pretraining run found: no pretraining curves.")
     notes.append(f"Runs compared: `{RUNS_FILE}`.")
-    aami = isinstance(study.config, BeatConfig) and study.config.label_set == "aami"
-    if aami:
+    aami = None
+    if isinstance(study.config, BeatConfig) and study.config.label_set == "aami":
+        repeats = [arm_matrices(run_set.runs, run_set.pretrain) for run_set in run_sets]
+        aami = summarise_arms(repeats, study.config, patients)
+        if headline := aami.headline():
+            notes.insert(1, headline)
         notes.append(f"VEB and SVEB of every arm beside the published figures: `{AAMI_MARKDOWN}`.")
     files = write_report(comparison, out_dir, figures, notes)
     runs_table(run_sets).to_csv(out_dir / RUNS_FILE, index=False)
     files.append(out_dir / RUNS_FILE)
-    if aami:
-        repeats = [arm_matrices(run_set.runs, run_set.pretrain) for run_set in run_sets]
-        files += write_aami_report(repeats, study.config, patients, out_dir)
+    if aami is not None:
+        files += write_aami_report(aami, out_dir)
     return comparison, files
 
 
