@@ -169,6 +169,15 @@ def test_reproduce_with_repeats_reports_means_and_intervals_over_training_seeds(
     assert "over record set 44 (2 records), fine-tuned minus individual, paired by" in report
     assert f"SVEB {sveb[0]:+.1f} [{sveb[1]:.1f}, {sveb[2]:.1f}] points." in report
 
+    # the report command on the reproduce run finds the same two repeats
+    (reproduce,) = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.stage = 'reproduce'"
+    )
+    again = tmp_path / "again"
+    source = (*source[:-1], str(again))
+    _run("report", *source, "--patient", ",".join(PATIENTS), "--parents", reproduce.info.run_id)
+    assert (again / "report.md").read_text().splitlines()[3:6] == report.splitlines()[3:6]
+
 
 def _f1_difference(aami_md: Path, record_set: str, task: str) -> tuple[float, float, float]:
     """The fine-tuned minus individual row of `task` under `record_set` in aami.md."""

@@ -1,27 +1,25 @@
-"""The report: which runs to compare (from MLflow), the comparison, its files, an `ecg-report` run.
+"""The report: the comparison of the runs `report_runs` selects, its files, an `ecg-report` run.
 
 By default each patient's latest finished individual and finetune runs of one data config are
-compared; given parent runs, their nested runs are. Patients without a run are listed as missing.
+compared; given parent runs, their nested runs are, one repeat per training seed. Patients
+without a run are listed as missing.
 """
 
 from __future__ import annotations
 
-import collections
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ecg_platform.data.beat_config import BeatConfig
-from ecg_platform.data.config import ProtocolConfig
 from ecg_platform.data.source import Study
 from ecg_platform.engine.history import EpochRecord
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.comparison import (
-    MODES,
     Comparison,
     compare,
     comparison_metrics,
@@ -32,23 +30,15 @@ from ecg_platform.evaluation.comparison import (
 from ecg_platform.evaluation.metrics import summary_metric_names
 from ecg_platform.evaluation.plots import training_curves_figure
 from ecg_platform.tracking.run_search import (
-    FINISHED,
     RunRecord,
-    child_runs,
-    find_runs,
-    get_run,
-    latest_run,
     metric_histories,
 )
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import (
     DATA_HASH_TAG,
     HPARAMS_SOURCE_TAG,
-    PATIENT_TAG,
     PRETRAIN_RUN_TAG,
-    PRETRAINED_RUN_TAG,
     PRETRAINED_VERSION_TAG,
-    STAGE_TAG,
 )
 from ecg_platform.workflows.aami_report import (
     AAMI_MARKDOWN,
@@ -56,6 +46,7 @@ from ecg_platform.workflows.aami_report import (
     summarise_arms,
     write_aami_report,
 )
+from ecg_platform.workflows.report_runs import RunSet, latest_runs, runs_of_parents
 from ecg_platform.workflows.request import ReportRequest
 
 CURVE_METRICS = ("loss", "balanced_accuracy")
@@ -68,14 +59,6 @@ RUN_COLUMNS = {
     "weighted_sampling": ("params", "train.weighted_sampling"),
     "pretrained_version": ("tags", PRETRAINED_VERSION_TAG),
 }
-
-
-@dataclass(frozen=True)
-class RunSet:
-    """The runs a report compares, by mode and patient, and the pretraining run behind them."""
-
-    runs: dict[str, dict[str, RunRecord]] = field(default_factory=dict)
-    pretrain: RunRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -103,75 +86,6 @@ class ReportOutcome:
         ]
         lines.append(f"wrote {len(self.files)} files to {self.out_dir}; report run {self.run_id}")
         return "\n".join(lines)
-
-
-def _by_patient(runs: Iterable[RunRecord], patients: list[str]) -> dict[str, RunRecord]:
-    """The newest run of each patient among `runs` (newest first)."""
-    chosen: dict[str, RunRecord] = {}
-    for run in runs:
-        patient = run.tags.get(PATIENT_TAG, "")
-        if patient in patients and patient not in chosen:
-            chosen[patient] = run
-    return chosen
-
-
-def latest_runs(data: ProtocolConfig, patients: list[str]) -> RunSet:
-    """Each patient's latest finished run of each mode under `data`."""
-    runs = {
-        mode: _by_patient(find_runs({STAGE_TAG: mode, DATA_HASH_TAG: data.hash()}), patients)
-        for mode in MODES
-    }
-    return RunSet(runs, pretrain_run(runs.get("finetune", {}).values(), data))
-
-
-def _with_descendants(run_ids: Iterable[str]) -> list[RunRecord]:
-    """The runs and every finished run nested under them, at any depth."""
-    found, pending = [], [get_run(run_id) for run_id in run_ids]
-    while pending:
-        run = pending.pop()
-        found.append(run)
-        pending += child_runs(run.run_id, FINISHED)
-    return found
-
-
-def runs_of_parents(parents: Iterable[str], data: ProtocolConfig, patients: list[str]) -> RunSet:
-    """The finished patient runs among `parents` and the runs nested under them (e.g. a
-    stage's parent run, or a `reproduce` run), checked to be of data config `data`."""
-    found = sorted(_with_descendants(parents), key=lambda run: run.start_time, reverse=True)
-    runs = {
-        mode: _by_patient(
-            (run for run in found if run.status == FINISHED and run.tags.get(STAGE_TAG) == mode),
-            patients,
-        )
-        for mode in MODES
-    }
-    chosen = [run for by_patient in runs.values() for run in by_patient.values()]
-    foreign = {run.tags.get(DATA_HASH_TAG, "(none)") for run in chosen} - {data.hash()}
-    if foreign:
-        raise EcgPlatformError(
-            f"the given runs are of data config(s) {', '.join(sorted(foreign))}, not "
-            f"{data.hash()}: give the --preset and --seed they were trained with"
-        )
-    return RunSet(runs, pretrain_run(runs["finetune"].values(), data))
-
-
-def runs_by_id(run_ids: Mapping[str, Mapping[str, str]], data: ProtocolConfig) -> RunSet:
-    """The runs named by mode and patient (e.g. those `reproduce` just ran or reused)."""
-    runs = {
-        mode: {patient: get_run(run_id) for patient, run_id in by_patient.items()}
-        for mode, by_patient in run_ids.items()
-    }
-    return RunSet(runs, pretrain_run(runs.get("finetune", {}).values(), data))
-
-
-def pretrain_run(finetuned: Iterable[RunRecord], data: ProtocolConfig) -> RunRecord | None:
-    """The pretraining run most fine-tuned runs started from; else the latest for `data`."""
-    used = collections.Counter(run.tags.get(PRETRAINED_RUN_TAG) for run in finetuned)
-    used.pop(None, None)
-    used.pop("", None)
-    if used:
-        return get_run(used.most_common(1)[0][0])
-    return latest_run({STAGE_TAG: "pretrain", DATA_HASH_TAG: data.hash()})
 
 
 def results_frame(run_set: RunSet, study: Study) -> pd.DataFrame:
@@ -275,7 +189,7 @@ def report(request: ReportRequest, run_sets: Sequence[RunSet] | None = None) -> 
     study = request.source.load()
     patients = study.select(request.patients)
     if run_sets is None and request.parents:
-        run_sets = [runs_of_parents(request.parents, data, patients)]
+        run_sets = runs_of_parents(request.parents, data, patients)
     elif run_sets is None:
         run_sets = [latest_runs(data, patients)]
     with stage_run(name, label, tags, name, parent_run_id=parent_run_id) as run:

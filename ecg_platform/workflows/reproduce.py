@@ -33,7 +33,8 @@ from ecg_platform.workflows.individual import train_individual
 from ecg_platform.workflows.patient_runs import TrainOne, log_patients_summary, patient_jobs
 from ecg_platform.workflows.pretrain import run_pretrain
 from ecg_platform.workflows.progress import announce
-from ecg_platform.workflows.report import ReportOutcome, report, runs_by_id
+from ecg_platform.workflows.report import ReportOutcome, report
+from ecg_platform.workflows.report_runs import runs_by_id
 from ecg_platform.workflows.request import (
     ReportRequest,
     ReproduceRequest,
