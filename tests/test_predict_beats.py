@@ -135,6 +135,12 @@ def test_refusals_are_one_line(beat_trained_models: Path, excerpt_dir: Path) -> 
         ),
         ("--model", _uri(AAMI), "--record", str(excerpt_dir / "nothing")): "cannot read record",
         ("--model", _uri(AAMI), *record, "--end", "2"): "beats of 119 can be classified",
+        # --patient names the preset's fine-tuned champion (the store holds individual models)
+        ("--patient", RECORD, "--preset", "patient-specific", *record): (
+            "no model at models:/ecg-finetuned-119-patient-specific@champion"
+        ),
+        ("--patient", RECORD, *record): "no model at models:/ecg-finetuned-119@champion",
+        ("--patient", RECORD, "--preset", "nope", *record): "unknown preset 'nope'",
     }
     for args, message in cases.items():
         result = _predict(*args, "--out", "o")

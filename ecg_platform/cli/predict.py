@@ -21,9 +21,15 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
     callback=empty_as_none,
     metavar="URI",
     help="Any registry or run URI (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model) "
-    "[default with --patient: models:/ecg-finetuned-<patient>@champion].",
+    "[default with --patient: models:/ecg-finetuned-<patient>[-<preset>]@champion].",
 )
 @click.option("--patient", callback=empty_as_none, help="Use this patient's fine-tuned champion.")
+@click.option(
+    "--preset",
+    default="paper",
+    help="With --patient: the data protocol of the champion (paper, or patient-specific / "
+    "inter-patient: AAMI classes with RR features; --model names any other).",
+)
 @click.option(
     "--record",
     type=OrEmpty(_PATH),

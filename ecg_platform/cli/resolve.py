@@ -161,8 +161,11 @@ def predict_request(params: Params) -> PredictRequest:
         raise EcgPlatformError("give --model URI or --patient ID")
     check_tracking_store()
     source = RecordingSource(record, csv, fs, params["start"], params["end"])
+    model_uri = params["model_uri"]
+    if model_uri is None:
+        model_uri = default_model_uri(params["patient"], data_config(params["preset"]))
     return PredictRequest(
-        params["model_uri"] or default_model_uri(params["patient"]),
+        model_uri,
         source,
         params["out"] or OUTPUT_ROOT / source.name,
         params["beats"],

@@ -22,7 +22,7 @@ from ecg_platform.models.config import ModelConfig
 from ecg_platform.models.registry import trained_model
 from ecg_platform.tracking.model_io import CHECKPOINT_SUFFIXES, load_state_dict
 from ecg_platform.tracking.registry import ModelSource, resolve_model_source
-from ecg_platform.tracking.schema import TRACKING
+from ecg_platform.tracking.schema import TRACKING, model_family
 
 DATA_CONFIG_ARTIFACT = "data_config.json"
 MODEL_PARAM_PREFIX = "model."
@@ -50,9 +50,11 @@ def model_pipeline(
     return build_pipeline(trained_model(model, data.input_length, weights), data)
 
 
-def default_model_uri(patient: str) -> str:
-    """The patient's fine-tuned champion, `models:/ecg-finetuned-<patient>@champion`."""
-    return f"models:/{TRACKING.registered_model('finetune', patient)}@{TRACKING.champion_alias}"
+def default_model_uri(patient: str, data: ProtocolConfig) -> str:
+    """The patient's fine-tuned champion of `data`'s model family, e.g.
+    `models:/ecg-finetuned-233@champion` (paper) or `...-233-patient-specific@champion`."""
+    name = TRACKING.registered_model("finetune", patient, model_family(data))
+    return f"models:/{name}@{TRACKING.champion_alias}"
 
 
 def load_trained_model(uri: str) -> TrainedModel:
