@@ -1,0 +1,91 @@
+"""Gross VEB/SVEB of a seed ensemble: per patient, the mean of the class probabilities of the
+models a `reproduce --repeats N` trained (one per training seed), beside each repeat alone.
+
+Reads the report's `runs.csv` (run id per arm, repeat and patient) and the store it names;
+applies each run's logged model to the patient's test beats (the data layer's extraction,
+training's own) and prints one line per repeat and one for the ensemble. A repeat's line
+equals what `reproduce` logged for it (a check); the ensemble needs no training, only N
+models at prediction time.
+
+    MLFLOW_TRACKING_URI=sqlite:///path/mlflow.db PYTHONPATH=. .venv/bin/python \
+        benchmarks/ensemble_repeats.py path/report/runs.csv [--arm finetune]
+        [--preset patient-specific] [--data-dir ../shared/data/mitdb] [--cache-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ecg_platform.data.beat_config import beat_config
+from ecg_platform.data.config import resolve_cache_dir
+from ecg_platform.data.loaders import tensor_splits
+from ecg_platform.data.protocols import DS2
+from ecg_platform.data.source import DataSource
+from ecg_platform.engine.inference import predict_proba
+from ecg_platform.evaluation.aami import RECORD_SETS, confusion, gross
+from ecg_platform.models.registry import trained_model
+from ecg_platform.tracking.trained_model import load_trained_model
+
+Matrices = dict[str, np.ndarray]  # patient -> test confusion matrix
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs_csv", type=Path)
+    parser.add_argument("--arm", default="finetune", choices=("finetune", "individual"))
+    parser.add_argument("--preset", default="patient-specific")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--cache-dir", default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    started = time.perf_counter()
+    config = beat_config(args.preset)
+    study = DataSource.resolve(config, args.data_dir, resolve_cache_dir(args.cache_dir)).load()
+    runs = pd.read_csv(args.runs_csv, dtype={"patient": str})
+    runs = runs[runs["mode"] == args.arm]
+    classes = len(config.class_names)
+    per_repeat: dict[int, Matrices] = {}
+    ensemble: Matrices = {}
+    for patient, rows in runs.groupby("patient"):
+        test = tensor_splits(study.split_arrays([patient]), "cpu")["test"]
+        labels, probabilities = test.y.numpy(), []
+        for repeat, run_id in zip(rows["repeat"], rows["run_id"], strict=True):
+            loaded = load_trained_model(f"runs:/{run_id}/model")
+            network = trained_model(loaded.model, loaded.data.input_length, loaded.weights)
+            probabilities.append(predict_proba(network, test.x, test.features))
+            predicted = probabilities[-1].argmax(axis=1)
+            per_repeat.setdefault(repeat, {})[patient] = confusion(labels, predicted, classes)
+        predicted = np.mean(probabilities, axis=0).argmax(axis=1)
+        ensemble[patient] = confusion(labels, predicted, classes)
+    inter_patient = config.protocol == "inter-patient"
+    record_sets = {"DS2": DS2} if inter_patient else RECORD_SETS
+    print(f"{args.arm}, gross %: VEB Se/+P/F1 and SVEB Se/+P/F1 per record set")
+    for repeat, matrices in sorted(per_repeat.items()):
+        print(f"repeat {repeat:<4}{_line(matrices, record_sets, config.class_names)}")
+    print(f"ensemble   {_line(ensemble, record_sets, config.class_names)}")
+    print(f"{len(ensemble)} patients, {time.perf_counter() - started:.0f} s")
+
+
+def _line(
+    matrices: Matrices, record_sets: Mapping[str, Sequence[str]], class_names: Sequence[str]
+) -> str:
+    parts = []
+    for name, records in record_sets.items():
+        figures = gross([matrices[r] for r in records if r in matrices], class_names)
+        veb, sveb = (
+            "/".join(f"{100 * figures[task][key]:.1f}" for key in ("se", "ppv", "f1"))
+            for task in ("VEB", "SVEB")
+        )
+        parts.append(f"{name}: VEB {veb} SVEB {sveb}")
+    return " | ".join(parts)
+
+
+if __name__ == "__main__":
+    main()
