@@ -30,7 +30,6 @@ from ecg_platform.data.protocols import DS2
 from ecg_platform.data.source import DataSource
 from ecg_platform.engine.inference import predict_proba
 from ecg_platform.evaluation.aami import RECORD_SETS, confusion, gross
-from ecg_platform.models.registry import trained_model
 from ecg_platform.tracking.trained_model import load_trained_model
 
 Matrices = dict[str, np.ndarray]  # patient -> test confusion matrix
@@ -57,8 +56,7 @@ def main() -> None:
         test = tensor_splits(study.split_arrays([patient]), "cpu")["test"]
         labels, probabilities = test.y.numpy(), []
         for repeat, run_id in zip(rows["repeat"], rows["run_id"], strict=True):
-            loaded = load_trained_model(f"runs:/{run_id}/model")
-            network = trained_model(loaded.model, loaded.data.input_length, loaded.weights)
+            network = load_trained_model(f"runs:/{run_id}/model").network()
             probabilities.append(predict_proba(network, test.x, test.features))
             predicted = probabilities[-1].argmax(axis=1)
             per_repeat.setdefault(repeat, {})[patient] = confusion(labels, predicted, classes)

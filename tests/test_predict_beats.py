@@ -16,6 +16,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import wfdb
 from click.testing import CliRunner, Result
 from wfdb import processing
@@ -26,10 +27,12 @@ from ecg_platform.data.beat_dataset import load_record_beats
 from ecg_platform.data.config import data_config
 from ecg_platform.data.labels import annotated_beat_classes, apply_label_set
 from ecg_platform.data.qrs import MATCH_WINDOW_S
+from ecg_platform.engine.inference import predict_proba
 from ecg_platform.models.cnn1d import CNN1D
 from ecg_platform.tracking.model_io import PYFUNC_CONFIG, log_model
 from ecg_platform.tracking.pipeline_model import log_pipeline_model
 from ecg_platform.tracking.schema import TRACKING, model_family
+from ecg_platform.tracking.trained_model import load_trained_model
 
 RECORD, FS = "119", 360
 AAMI = data_config("patient-specific")  # AAMI classes, RR features
@@ -82,6 +85,21 @@ def test_annotated_beats_get_the_models_outputs_on_the_data_layers_beats(
     )
     assert (out / "prediction.png").stat().st_size > 10_000
     assert not (out / "beats.csv").exists()  # the predictions are the beats
+
+
+def test_a_loaded_models_network_gives_the_served_probabilities(
+    beat_trained_models: Path, excerpt_dir: Path
+) -> None:
+    """`TrainedModel.network()`, which callers with their own inputs use (the seed-ensemble
+    benchmark), is the registered pt2 model's computation on the data layer's beats."""
+    uri = _uri(AAMI)
+    beats = load_record_beats(excerpt_dir, RECORD, AAMI.extraction)
+    network = load_trained_model(uri).network()
+    assert not network.training
+    found = predict_proba(network, torch.from_numpy(beats.x[:, None]), torch.from_numpy(beats.rr))
+    served = mlflow.pyfunc.load_model(uri, model_config=PYFUNC_CONFIG)
+    inputs = np.concatenate([beats.x, beats.rr], axis=1)[:, None].astype(np.float32)
+    np.testing.assert_allclose(found, served.predict(inputs), atol=1e-5)
 
 
 def test_detected_beats_match_the_annotations(

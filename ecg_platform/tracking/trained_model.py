@@ -19,6 +19,7 @@ from ecg_platform.engine.beat_pipeline import BeatPipeline
 from ecg_platform.engine.pipeline import WindowPipeline, build_pipeline
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
+from ecg_platform.models.protocol import Classifier
 from ecg_platform.models.registry import trained_model
 from ecg_platform.tracking.model_io import CHECKPOINT_SUFFIXES, load_state_dict
 from ecg_platform.tracking.registry import ModelSource, resolve_model_source
@@ -36,6 +37,10 @@ class TrainedModel:
     weights: dict[str, torch.Tensor]
     data: ProtocolConfig
     model: ModelConfig
+
+    def network(self) -> Classifier:
+        """The network with these weights, in eval mode, for callers that bring their own inputs."""
+        return trained_model(self.model, self.data.input_length, self.weights)
 
     def pipeline(self) -> WindowPipeline | BeatPipeline:
         """The network with these weights, in the pipeline of its data config's preset."""

@@ -32,16 +32,17 @@ from ecg_platform.tracking.schema import (
 )
 from ecg_platform.workflows.finetune import pretrained_weights
 from ecg_platform.workflows.request import StageRequest
-from ecg_platform.workflows.settings import PatientHyperparams
+from ecg_platform.workflows.settings import HYPERPARAM_FIELDS, PatientHyperparams
 from ecg_platform.workflows.tracked_run import (
     config_params,
     load_request_study,
     new_model,
     stage_tags,
+    train_param,
 )
 
 STAGE = "grid-search"
-GRID_FIELDS = tuple(f"train.{name}" for name in ("batch_size", "lr", "weighted_sampling"))
+GRID_FIELDS = tuple(train_param(name) for name in HYPERPARAM_FIELDS)
 
 
 def setting_label(setting: PatientHyperparams) -> str:

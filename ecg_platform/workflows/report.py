@@ -48,15 +48,15 @@ from ecg_platform.workflows.aami_report import (
 )
 from ecg_platform.workflows.report_runs import RunSet, latest_runs, runs_of_parents
 from ecg_platform.workflows.request import ReportRequest
+from ecg_platform.workflows.settings import HYPERPARAM_FIELDS
+from ecg_platform.workflows.tracked_run import train_param
 
 CURVE_METRICS = ("loss", "balanced_accuracy")
 PRETRAINING_FIGURE = "pretraining_curves.png"
 RUNS_FILE = "runs.csv"
 RUN_COLUMNS = {
     "hparams_source": ("tags", HPARAMS_SOURCE_TAG),
-    "batch_size": ("params", "train.batch_size"),
-    "lr": ("params", "train.lr"),
-    "weighted_sampling": ("params", "train.weighted_sampling"),
+    **{name: ("params", train_param(name)) for name in HYPERPARAM_FIELDS},
     "pretrained_version": ("tags", PRETRAINED_VERSION_TAG),
 }
 

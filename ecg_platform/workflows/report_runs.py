@@ -24,8 +24,9 @@ from ecg_platform.tracking.schema import (
     PRETRAINED_RUN_TAG,
     STAGE_TAG,
 )
+from ecg_platform.workflows.tracked_run import train_param
 
-TRAIN_SEED_PARAM = "train.seed"  # how config_params logs TrainConfig.seed: one repeat per value
+TRAIN_SEED_PARAM = train_param("seed")  # one repeat per value
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ produced (light: no torch, no MLflow)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ecg_platform.data.config import ProtocolConfig
@@ -13,10 +13,10 @@ from ecg_platform.engine.config import TrainConfig
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import Stage
 from ecg_platform.workflows.executor_spec import Workers
-from ecg_platform.workflows.settings import REPORT_DIR, PatientHyperparams
+from ecg_platform.workflows.settings import HYPERPARAM_FIELDS, REPORT_DIR
 
 # The training fields a patient stage may leave `auto`: chosen per patient, not per command
-PER_PATIENT_FIELDS = frozenset(item.name for item in fields(PatientHyperparams))
+PER_PATIENT_FIELDS = frozenset(HYPERPARAM_FIELDS)
 
 
 @dataclass(frozen=True)

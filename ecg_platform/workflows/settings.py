@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +25,10 @@ class PatientHyperparams:
     batch_size: int
     lr: float
     weighted_sampling: bool
+
+
+# in this order: the columns of runs.csv and the grid's run parameters
+HYPERPARAM_FIELDS = tuple(field.name for field in fields(PatientHyperparams))
 
 
 @dataclass(frozen=True)

@@ -75,11 +75,18 @@ def stage_tags(request: StageRequest) -> dict[str, str]:
     return {DATA_HASH_TAG: request.data.hash()}
 
 
+def train_param(field: str) -> str:
+    """The run parameter under which `config_params` logs the `TrainConfig` field `field`."""
+    if field not in TrainConfig.__dataclass_fields__:
+        raise ValueError(f"TrainConfig has no field {field!r}")
+    return f"train.{field}"
+
+
 def config_params(data: ProtocolConfig, model: ModelConfig, train: TrainConfig) -> dict[str, Any]:
     """The resolved configuration as run parameters, namespaced `data.`, `model.`, `train.`."""
     params: dict[str, Any] = {"data.preset": data.preset, "data.config_hash": data.hash()}
     params |= {f"model.{name}": value for name, value in asdict(model).items()}
-    params |= {f"train.{name}": value for name, value in asdict(train).items()}
+    params |= {train_param(name): value for name, value in asdict(train).items()}
     return params
 
 
