@@ -6,7 +6,7 @@ its own (docs/results.md section 5 says by how much a seed moves these figures).
 
     python benchmarks/ablate_beats.py [--preset patient-specific] [--seed 42]
         [--extraction '{"percentile_scale": false}'] [--pretrain '{"weighted_sampling": false}']
-        [--finetune '{"encoder_lr_scale": 0.1}'] [--individual]
+        [--finetune '{"encoder_lr_scale": 0.1}'] [--model '{"block_channels": 16}'] [--individual]
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.inference import predict_proba
 from ecg_platform.engine.runtime import seed_everything
 from ecg_platform.engine.trainer import fit
-from ecg_platform.evaluation.aami import RECORD_SETS, confusion, gross
+from ecg_platform.evaluation.aami import RECORD_SETS, confusion, ectopic_counts, gross
 from ecg_platform.evaluation.metrics import classification_metrics
 from ecg_platform.models.cnn1d import load_pretrained
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.models.protocol import Classifier
 from ecg_platform.models.registry import build_model
-from ecg_platform.workflows.settings import FINETUNE_DEFAULTS, PATIENT_DEFAULTS, PRETRAIN_DEFAULTS
+from ecg_platform.workflows.settings import stage_defaults
 
 
 def main() -> None:
@@ -45,20 +45,26 @@ def main() -> None:
     parser.add_argument("--extraction", default="{}", help="BeatExtraction fields, JSON")
     parser.add_argument("--pretrain", default="{}", help="pretraining TrainConfig fields, JSON")
     parser.add_argument("--finetune", default="{}", help="fine-tuning TrainConfig fields, JSON")
+    parser.add_argument("--model", default="{}", help="ModelConfig fields, JSON")
+    parser.add_argument(
+        "--per-record", action="store_true", help="also each record's VEB/SVEB tp, fn, fp"
+    )
     parser.add_argument("--individual", action="store_true", help="also train from scratch")
     args = parser.parse_args()
     config = beat_config(args.preset)
     extraction = dataclasses.replace(config.extraction, **json.loads(args.extraction))
     config = dataclasses.replace(config, extraction=extraction)
     seed = {"seed": args.seed}
-    pretrain = PRETRAIN_DEFAULTS.replace(**seed, **json.loads(args.pretrain))
-    finetune = FINETUNE_DEFAULTS.replace(**seed, **json.loads(args.finetune))
+    pretrain = stage_defaults("pretrain", config).replace(**seed, **json.loads(args.pretrain))
+    finetune = stage_defaults("finetune").replace(**seed, **json.loads(args.finetune))
     study = DataSource.resolve(config, args.data_dir, resolve_cache_dir()).load()
     inter_patient = config.protocol == "inter-patient"
     patients = list(DS2) if inter_patient else study.selected
     record_sets = {"DS2": DS2} if inter_patient else RECORD_SETS
     classes = len(config.class_names)
-    model_config = ModelConfig(num_outputs=classes, extra_features=config.side_features)
+    model_config = ModelConfig(
+        num_outputs=classes, extra_features=config.side_features, **json.loads(args.model)
+    )
 
     def new_model() -> Classifier:
         seed_everything(args.seed)
@@ -90,7 +96,9 @@ def main() -> None:
         load_pretrained(fine, weights)
         models = {"generic": generic, "finetune": trained(fine, splits, finetune)}
         if args.individual:
-            models["individual"] = trained(new_model(), splits, PATIENT_DEFAULTS.replace(**seed))
+            models["individual"] = trained(
+                new_model(), splits, stage_defaults("individual").replace(**seed)
+            )
         for arm, model in models.items():
             probabilities = predict_proba(model, splits["test"].x, splits["test"].features)
             predicted = probabilities.argmax(1) if classes > 2 else probabilities >= 0.5
@@ -107,6 +115,16 @@ def main() -> None:
                 for task in ("VEB", "SVEB")
             )
             print(f"{arm:<11}{name:<8}  {veb} |      {sveb}")
+    if args.per_record:
+        print(f"{'arm':<11}{'record':<8}  VEB tp   fn   fp | SVEB tp   fn   fp")
+        for arm, by_patient in matrices.items():
+            for record, matrix in by_patient.items():
+                counts = ectopic_counts(matrix, config.class_names)
+                veb, sveb = (
+                    " ".join(f"{getattr(counts[task], n):4d}" for n in ("tp", "fn", "fp"))
+                    for task in ("VEB", "SVEB")
+                )
+                print(f"{arm:<11}{record:<8}  {veb} |      {sveb}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,12 @@ from ecg_platform.workflows.request import (
     ReproduceRequest,
     StageRequest,
 )
-from ecg_platform.workflows.settings import REPORT_DIR, STUDY_GRID, stage_defaults
+from ecg_platform.workflows.settings import (
+    BEAT_PRETRAIN_AUGMENT,
+    REPORT_DIR,
+    STUDY_GRID,
+    stage_defaults,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = {
@@ -178,3 +183,19 @@ def test_predict_defaults_resolve_to_the_patients_champion(
     given = _parsed(project, "predict", model="runs:/abc/model", csv="x.csv", fs="250", log="true")
     request = predict_request(given)
     assert (request.model_uri, request.source.fs, request.log) == ("runs:/abc/model", 250.0, True)
+
+
+@pytest.mark.parametrize("preset", ["patient-specific", "inter-patient"])
+def test_pretraining_on_a_beat_preset_augments_by_default(
+    project: _project_spec.Project, source: DataSource, preset: str
+) -> None:
+    """`augment=auto` is the preset's: 0.3 when pretraining beats (paper: 0, checked above); an
+    explicit value wins; the patient stages never augment."""
+    pretrain = stage_request("pretrain", _parsed(project, "pretrain", preset=preset))
+    assert pretrain.train.augment == BEAT_PRETRAIN_AUGMENT == 0.3
+    assert pretrain.per_patient == frozenset()  # auto here is the preset's, not the patient's
+    reproduce = reproduce_request(_parsed(project, "reproduce", preset=preset))
+    assert reproduce.pretrain.augment == 0.3
+    assert reproduce.patient.augment == reproduce.finetune.augment == 0
+    given = _parsed(project, "pretrain", preset=preset, augment="0")
+    assert stage_request("pretrain", given).train.augment == 0

@@ -101,6 +101,29 @@ def test_same_seed_same_run(patient: dict[str, TensorSplit]) -> None:
     assert_same_weights(first, second)
 
 
+def test_augmentation_is_seeded_and_changes_training(patient: dict[str, TensorSplit]) -> None:
+    train, val = patient["train"], patient["val"]
+    augmented = FAST.replace(augment=0.3)
+    one = train_model(new_model(), train, val, augmented, progress=False)
+    two = train_model(new_model(), train, val, augmented, progress=False)
+    plain = train_model(new_model(), train, val, FAST, progress=False)
+    assert outcomes(one) == outcomes(two)
+    assert [r.train for r in one.history] != [r.train for r in plain.history]
+    assert [r.val for r in one.history] != [r.val for r in plain.history]
+    assert torch.isfinite(train.x).all() and train.x.std() > 0  # the split itself untouched
+
+
+def test_augmentation_needs_an_encoder_that_sees_the_windows(
+    patient: dict[str, TensorSplit],
+) -> None:
+    train, val = patient["train"], patient["val"]
+    frozen = FAST.replace(augment=0.3, encoder_lr_scale=0.0)
+    with pytest.raises(EcgPlatformError, match="frozen encoder"):
+        train_model(new_model(), train, val, frozen, progress=False)
+    with pytest.raises(EcgPlatformError, match="must be >= 0"):
+        train_model(new_model(), train, val, FAST.replace(augment=-0.1), progress=False)
+
+
 def test_early_stopping_restores_the_best_weights(patient: dict[str, TensorSplit]) -> None:
     config = FAST.replace(
         epochs=20,
@@ -142,14 +165,16 @@ def test_no_early_stop_before_the_minimum_epochs(patient: dict[str, TensorSplit]
     assert len(result.history) == 3 and result.stopped_early
 
 
+@pytest.mark.parametrize("augment", [0.0, 0.3], ids=["plain", "augmented"])
 def test_resume_equals_an_uninterrupted_run(
-    patient: dict[str, TensorSplit], tmp_path: Path
+    patient: dict[str, TensorSplit], tmp_path: Path, augment: float
 ) -> None:
     config = FAST.replace(
         epochs=4,
         weighted_sampling=True,
         scheduler="cycliclr",
         cyclic_half_cycle_epochs=1,
+        augment=augment,
     )
     train, val = patient["train"], patient["val"]
     whole = new_model()

@@ -39,6 +39,7 @@ class FieldOption:
 
     help: str  # may name the config's fields in braces, e.g. {early_stopping_patience}
     type: click.ParamType | None = None  # None: the field's Literal choices, or a bool
+    preset_default: str | None = None  # its default depends on the preset: what `auto` gives
 
 
 TRAIN_FIELDS: dict[str, FieldOption] = {
@@ -51,6 +52,12 @@ TRAIN_FIELDS: dict[str, FieldOption] = {
     ),
     "weight_decay": FieldOption("L2 weight decay.", NON_NEGATIVE_FLOAT),
     "weighted_sampling": FieldOption("true: oversample so both classes are drawn equally often."),
+    "augment": FieldOption(
+        "Strength s of the windows' augmentation while training: each window's gain drawn from "
+        "1 +- s, its offset from +- s/3, white noise of s/10 (0: none).",
+        NON_NEGATIVE_FLOAT,
+        preset_default="0.3 on a beat preset, 0 on paper",
+    ),
     "early_stopping": FieldOption(
         "true: stop when validation loss has not improved for {early_stopping_patience} epochs "
         "(not before epoch {early_stopping_min_epochs})."
@@ -70,13 +77,13 @@ MODEL_FIELDS: dict[str, FieldOption] = {
     "block_channels": FieldOption("Channels of every convolution.", POSITIVE_INT),
     "kernel_size": FieldOption("Kernel size of the blocks' convolutions.", POSITIVE_INT),
 }
-# Training fields a command has no option for: the grid sets the per-patient ones, and only
-# fine-tuning has a pretrained encoder to scale.
+# Training fields a command has no option for: the grid sets the per-patient ones, only
+# fine-tuning has a pretrained encoder to scale, and only pretraining augments (measured there).
 NOT_OPTIONS: dict[Stage, frozenset[str]] = {
     "pretrain": frozenset({"encoder_lr_scale"}),
-    "individual": frozenset({"encoder_lr_scale"}),
-    "finetune": frozenset(),
-    "grid-search": PER_PATIENT_FIELDS | {"encoder_lr_scale"},
+    "individual": frozenset({"encoder_lr_scale", "augment"}),
+    "finetune": frozenset({"augment"}),
+    "grid-search": PER_PATIENT_FIELDS | {"encoder_lr_scale", "augment"},
 }
 AUTO_NOTE = f" {AUTO}: the patient's grid-search winner, else the study's."
 
@@ -99,6 +106,9 @@ def field_option(config: Any, name: str, spec: FieldOption, auto: bool = False) 
     flag = "--" + name.replace("_", "-")
     if auto:
         return click.option(flag, type=OrAuto(kind), default=AUTO, help=help_text + AUTO_NOTE)
+    if spec.preset_default is not None:
+        note = f" {AUTO}: {spec.preset_default}."
+        return click.option(flag, type=OrAuto(kind), default=AUTO, help=help_text + note)
     return click.option(flag, type=kind, default=getattr(config, name), help=help_text)
 
 

@@ -19,7 +19,12 @@ from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import TRACKING, Stage, model_family
 from ecg_platform.workflows.executor_spec import ExecutorSpec, Workers
-from ecg_platform.workflows.request import ReportRequest, ReproduceRequest, StageRequest
+from ecg_platform.workflows.request import (
+    PER_PATIENT_FIELDS,
+    ReportRequest,
+    ReproduceRequest,
+    StageRequest,
+)
 from ecg_platform.workflows.settings import GridSpec, stage_defaults
 
 if TYPE_CHECKING:
@@ -67,8 +72,8 @@ def stage_request(
         source,
         params["patients"],
         model=model_config(params, source.config),
-        train=(defaults or stage_defaults(stage)).replace(**chosen),
-        per_patient=frozenset(values) - frozenset(chosen),
+        train=(defaults or stage_defaults(stage, source.config)).replace(**chosen),
+        per_patient=(frozenset(values) - frozenset(chosen)) & PER_PATIENT_FIELDS,
     )
 
 
@@ -134,7 +139,9 @@ def reproduce_request(params: Params) -> ReproduceRequest:
     seed, epochs = params["seed"], params["epochs"]
     return ReproduceRequest(
         source,
-        pretrain=stage_defaults("pretrain").replace(epochs=params["pretrain_epochs"], seed=seed),
+        pretrain=stage_defaults("pretrain", source.config).replace(
+            epochs=params["pretrain_epochs"], seed=seed
+        ),
         patient=stage_defaults("individual").replace(epochs=epochs, seed=seed),
         finetune=stage_defaults("finetune").replace(
             epochs=epochs, seed=seed, encoder_lr_scale=params["encoder_lr_scale"]

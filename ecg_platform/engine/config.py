@@ -28,6 +28,7 @@ class TrainConfig:
     cyclic_base_lr_ratio: float = 0.1  # cycliclr: the rate cycles between lr * ratio and lr
     cyclic_half_cycle_epochs: int = 2  # cycliclr: epochs from the lowest rate to the highest
     weighted_sampling: bool = True
+    augment: float = 0.0  # windows' random gain, offset and noise (engine.augment); 0: none
     encoder_lr_scale: float = 1.0  # the encoder's lr as a multiple of lr; 0 freezes it
     early_stopping: bool = False
     early_stopping_patience: int = 5

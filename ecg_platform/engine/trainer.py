@@ -24,6 +24,7 @@ from torch import Tensor
 
 from ecg_platform.data.loaders import EpochSampler, TensorSplit, batches, gather
 from ecg_platform.engine import objective
+from ecg_platform.engine.augment import augment_windows
 from ecg_platform.engine.checkpoint import (
     check_resumable,
     load_checkpoint,
@@ -98,6 +99,12 @@ def finetune_head(
     Gives the same result as `fit` on the whole model with a frozen encoder, much faster; the
     model's `parameter_groups` name what trains. Callbacks receive the whole model; checkpoints
     hold the head's training state."""
+    if config.augment:
+        raise EcgPlatformError(
+            "augmentation needs a network that sees the windows: with a frozen encoder "
+            "(encoder_lr_scale 0) the head trains on features computed once; set augment to 0 or "
+            "encoder_lr_scale above 0"
+        )
     freeze_encoder(model)
     model.to(train.device)
     with cpu_threads(config.threads, config.batch_size):
@@ -173,6 +180,9 @@ class _Run:
     def train_epoch(self, bar: Any) -> dict[str, float]:
         """One pass over the sampled training windows; metrics of the predictions made."""
         epoch_data = gather(self.train, self.sampler.indices())
+        if self.config.augment:
+            x = augment_windows(epoch_data.x, self.config.augment, self.generator)
+            epoch_data = dataclasses.replace(epoch_data, x=x)
         outputs = []
         self.model.train()
         with small_batch_kernels(self.config.batch_size):
@@ -270,6 +280,8 @@ def _check_inputs(train: TensorSplit, val: TensorSplit, config: TrainConfig) -> 
             )
     if config.batch_size < 1 or config.epochs < 1:
         raise EcgPlatformError("batch size and epochs must be at least 1")
+    if config.augment < 0:
+        raise EcgPlatformError(f"augmentation strength must be >= 0, got {config.augment}")
 
 
 def _progress_bar(enabled: bool, epoch: int, config: TrainConfig, steps: int) -> Any:
