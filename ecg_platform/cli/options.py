@@ -27,7 +27,7 @@ from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import TRACKING, Stage
 from ecg_platform.workflows.executor_spec import BACKENDS
 from ecg_platform.workflows.request import PER_PATIENT_FIELDS
-from ecg_platform.workflows.settings import REPORT_DIR, stage_defaults
+from ecg_platform.workflows.settings import BEAT_PRETRAIN_AUGMENT, REPORT_DIR, stage_defaults
 
 Decorated = TypeVar("Decorated", bound=Callable[..., Any])
 Decorator = Callable[[Decorated], Decorated]
@@ -56,7 +56,7 @@ TRAIN_FIELDS: dict[str, FieldOption] = {
         "Strength s of the windows' augmentation while training: each window's gain drawn from "
         "1 +- s, its offset from +- s/3, white noise of s/10 (0: none).",
         NON_NEGATIVE_FLOAT,
-        preset_default="0.3 on a beat preset, 0 on paper",
+        preset_default=f"{BEAT_PRETRAIN_AUGMENT:g} when pretraining a beat preset, else 0",
     ),
     "early_stopping": FieldOption(
         "true: stop when validation loss has not improved for {early_stopping_patience} epochs "
