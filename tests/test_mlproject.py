@@ -60,8 +60,11 @@ def project() -> _project_spec.Project:
 
 
 @pytest.fixture
-def source(excerpt_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataSource:
-    """MLproject's empty `data_dir` falls back to $ECG_DATA_DIR: the excerpts here."""
+def source(
+    excerpt_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_store: str
+) -> DataSource:
+    """MLproject's empty `data_dir` falls back to $ECG_DATA_DIR: the excerpts here. Resolving a
+    request prepares the tracking store: a temporary one (else `./mlflow.db` of the checkout)."""
     monkeypatch.setenv("ECG_DATA_DIR", str(excerpt_dir))
     monkeypatch.setenv("ECG_CACHE_DIR", str(tmp_path))
     return DataSource(excerpt_dir, tmp_path, data_config("paper"))
