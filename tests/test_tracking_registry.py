@@ -15,6 +15,7 @@ from ecg_platform.tracking.model_io import (
     PYFUNC_CONFIG,
     load_state_dict,
     log_model,
+    logged_model_uri,
     pip_requirements,
 )
 from ecg_platform.tracking.registry import (
@@ -116,6 +117,25 @@ def test_model_uris_resolve_to_exact_versions_runs_or_nothing(
     assert by_run is not None and by_run.data_config_hash == "h1"
     assert resolve_model_source("models:/ecg-tiny/99") is None
     assert resolve_model_source("runs:/0123456789abcdef0123456789abcdef/model") is None
+
+
+def test_a_runs_model_uri_is_pinned_to_that_runs_own_logged_model(
+    mlflow_store: str, windows: np.ndarray
+) -> None:
+    nets, run_ids, model_uris = [], [], []
+    for seed in (1, 2):  # two runs of one experiment, each logging a model named "model"
+        torch.manual_seed(seed)
+        nets.append(TinyNet())
+        with stage_run("pretrain", patient="all", tags={}) as run:
+            model_uris.append(log_model(nets[-1], windows[:3]))
+        run_ids.append(run.run_id)
+    assert [logged_model_uri(f"runs:/{run_id}/model") for run_id in run_ids] == model_uris
+    for run_id, net in zip(run_ids, nets, strict=True):
+        weights = load_state_dict(f"runs:/{run_id}/model")
+        torch.testing.assert_close(weights["head.weight"], net.head.weight.detach())
+    checkpoint = f"runs:/{run_ids[0]}/checkpoint/best.pt"
+    assert logged_model_uri(checkpoint) == checkpoint  # no logged model: left as it is
+    assert logged_model_uri(f"runs:/{run_ids[0]}/other") == f"runs:/{run_ids[0]}/other"
 
 
 def test_checkpoint_files_load_weights_only(mlflow_store: str, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -21,7 +22,7 @@ from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.models.protocol import Classifier
 from ecg_platform.models.registry import trained_model
-from ecg_platform.tracking.model_io import CHECKPOINT_SUFFIXES, load_state_dict
+from ecg_platform.tracking.model_io import CHECKPOINT_SUFFIXES, download_model, read_state_dict
 from ecg_platform.tracking.registry import ModelSource, resolve_model_source
 from ecg_platform.tracking.schema import TRACKING, model_family
 
@@ -76,8 +77,9 @@ def load_trained_model(uri: str) -> TrainedModel:
     run = MlflowClient().get_run(source.run_id)
     data = data_config_of_run(source.run_id, uri)
     model = model_config_of_params(run.data.params)
-    check_input_length(source.uri, data)
-    return TrainedModel(source, load_state_dict(source.uri), data, model)
+    local = download_model(source.uri)
+    check_input_length(local, source.uri, data)
+    return TrainedModel(source, read_state_dict(local, source.uri), data, model)
 
 
 def data_config_of_run(run_id: str, uri: str) -> ProtocolConfig:
@@ -118,13 +120,13 @@ def model_config_of_params(params: dict[str, str]) -> ModelConfig:
     return ModelConfig(**values)
 
 
-def check_input_length(uri: str, data: ProtocolConfig) -> None:
-    """Refuse a model whose signature takes another input length than its data config makes
-    (a window or beat, followed by its side features if it has any)."""
+def check_input_length(local: Path, uri: str, data: ProtocolConfig) -> None:
+    """Refuse a model (`local`, the download of `uri`) whose signature takes another input
+    length than its data config makes (a window or beat, followed by its side features if any)."""
     if uri.endswith(CHECKPOINT_SUFFIXES):
         return
     try:
-        signature = mlflow.models.get_model_info(uri).signature
+        signature = mlflow.models.Model.load(local).signature
     except (MlflowException, OSError) as exc:
         raise EcgPlatformError(f"cannot read the model at {uri}: {exc}") from None
     shape = signature.inputs.inputs[0].shape if signature is not None else None
