@@ -1,5 +1,7 @@
 """Gross VEB/SVEB of a seed ensemble: per patient, the mean of the class probabilities of the
 models a `reproduce --repeats N` trained (one per training seed), beside each repeat alone.
+`--arm generic` ensembles the N pretrained models (the versions the fine-tuned runs started
+from), applied to every patient.
 
 Reads the report's `runs.csv` (run id per arm, repeat and patient) and the store it names;
 applies each run's logged model to the patient's test beats (the data layer's extraction,
@@ -8,7 +10,7 @@ equals what `reproduce` logged for it (a check); the ensemble needs no training,
 models at prediction time.
 
     MLFLOW_TRACKING_URI=sqlite:///path/mlflow.db PYTHONPATH=. .venv/bin/python \
-        benchmarks/ensemble_repeats.py path/report/runs.csv [--arm finetune]
+        benchmarks/ensemble_repeats.py path/report/runs.csv [--arm finetune|individual|generic]
         [--preset patient-specific] [--data-dir ../shared/data/mitdb] [--cache-dir DIR]
 """
 
@@ -30,6 +32,8 @@ from ecg_platform.data.protocols import DS2
 from ecg_platform.data.source import DataSource
 from ecg_platform.engine.inference import predict_proba
 from ecg_platform.evaluation.aami import RECORD_SETS, confusion, gross
+from ecg_platform.models.protocol import Classifier
+from ecg_platform.tracking.schema import TRACKING, model_family
 from ecg_platform.tracking.trained_model import load_trained_model
 
 Matrices = dict[str, np.ndarray]  # patient -> test confusion matrix
@@ -38,7 +42,7 @@ Matrices = dict[str, np.ndarray]  # patient -> test confusion matrix
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs_csv", type=Path)
-    parser.add_argument("--arm", default="finetune", choices=("finetune", "individual"))
+    parser.add_argument("--arm", default="finetune", choices=("finetune", "individual", "generic"))
     parser.add_argument("--preset", default="patient-specific")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cache-dir", default=None)
@@ -48,18 +52,27 @@ def main() -> None:
     config = beat_config(args.preset)
     study = DataSource.resolve(config, args.data_dir, resolve_cache_dir(args.cache_dir)).load()
     runs = pd.read_csv(args.runs_csv, dtype={"patient": str})
-    runs = runs[runs["mode"] == args.arm]
+    runs = runs[runs["mode"] == ("finetune" if args.arm == "generic" else args.arm)]
+    pretrained = TRACKING.registered_model("pretrain", family=model_family(config))
+    networks: dict[str, Classifier] = {}  # by model URI: generic applies each to every patient
     classes = len(config.class_names)
     per_repeat: dict[int, Matrices] = {}
     ensemble: Matrices = {}
     for patient, rows in runs.groupby("patient"):
         test = tensor_splits(study.split_arrays([patient]), "cpu")["test"]
         labels, probabilities = test.y.numpy(), []
-        for repeat, run_id in zip(rows["repeat"], rows["run_id"], strict=True):
-            network = load_trained_model(f"runs:/{run_id}/model").network()
+        for row in rows.itertuples():
+            uri = (
+                f"models:/{pretrained}/{int(row.pretrained_version)}"
+                if args.arm == "generic"
+                else f"runs:/{row.run_id}/model"
+            )
+            if uri not in networks:
+                networks[uri] = load_trained_model(uri).network()
+            network = networks[uri]
             probabilities.append(predict_proba(network, test.x, test.features))
             predicted = probabilities[-1].argmax(axis=1)
-            per_repeat.setdefault(repeat, {})[patient] = confusion(labels, predicted, classes)
+            per_repeat.setdefault(row.repeat, {})[patient] = confusion(labels, predicted, classes)
         predicted = np.mean(probabilities, axis=0).argmax(axis=1)
         ensemble[patient] = confusion(labels, predicted, classes)
     inter_patient = config.protocol == "inter-patient"
