@@ -1,8 +1,9 @@
 """Gross VEB/SVEB of a beat-protocol variant in about 2 minutes: the study's stages (pretrain,
 then per patient the pretrained model alone and fine-tuned) through the platform's own data
-layer, engine and metrics, without MLflow, one training seed. For trying a data or training
-setting before paying for `ecg-platform reproduce --repeats 3`; one seed decides nothing on
-its own (docs/results.md section 5 says by how much a seed moves these figures).
+layer, engine and metrics, without MLflow, one training seed, and the pretrained model on the
+pooled validation beats (inter-patient: the held-out DS1 records). For trying a data or
+training setting before paying for `ecg-platform reproduce --repeats 3`; one seed decides
+nothing on its own (docs/results.md section 5 says by how much a seed moves these figures).
 
     python benchmarks/ablate_beats.py [--preset patient-specific] [--seed 42]
         [--extraction '{"percentile_scale": false}'] [--pretrain '{"weighted_sampling": false}']
@@ -87,6 +88,8 @@ def main() -> None:
     pooled = tensor_splits(study.split_arrays(patients), "cpu")
     generic = trained(new_model(), pooled, pretrain)
     print(f"pretraining: {time.perf_counter() - started:.0f} s", flush=True)
+    # inter-patient: the held-out DS1 records; patient-specific: the first minutes' 20%
+    validation_matrix = _confusion(generic, pooled["val"], classes)
     weights = {name: tensor.clone() for name, tensor in generic.state_dict().items()}
     matrices: dict[str, dict[str, np.ndarray]] = {"generic": {}, "finetune": {}}
     matrices |= {"individual": {}} if args.individual else {}
@@ -100,21 +103,14 @@ def main() -> None:
                 new_model(), splits, stage_defaults("individual").replace(**seed)
             )
         for arm, model in models.items():
-            probabilities = predict_proba(model, splits["test"].x, splits["test"].features)
-            predicted = probabilities.argmax(1) if classes > 2 else probabilities >= 0.5
-            matrices[arm][patient] = confusion(
-                splits["test"].y.numpy(), predicted.astype(int), classes
-            )
+            matrices[arm][patient] = _confusion(model, splits["test"], classes)
     print(f"all stages: {time.perf_counter() - started:.0f} s, seed {args.seed}")
     print(f"{'arm':<11}{'records':<8}  VEB Se   +P   F1 | SVEB Se   +P   F1")
     for arm, by_patient in matrices.items():
         for name, records in record_sets.items():
             found = gross([by_patient[r] for r in records if r in by_patient], config.class_names)
-            veb, sveb = (
-                " ".join(f"{100 * found[task][m]:4.1f}" for m in ("se", "ppv", "f1"))
-                for task in ("VEB", "SVEB")
-            )
-            print(f"{arm:<11}{name:<8}  {veb} |      {sveb}")
+            print(f"{arm:<11}{name:<8}  {_figures(found)}")
+    print(f"{'generic':<11}{'val':<8}  {_figures(gross([validation_matrix], config.class_names))}")
     if args.per_record:
         print(f"{'arm':<11}{'record':<8}  VEB tp   fn   fp | SVEB tp   fn   fp")
         for arm, by_patient in matrices.items():
@@ -125,6 +121,20 @@ def main() -> None:
                     for task in ("VEB", "SVEB")
                 )
                 print(f"{arm:<11}{record:<8}  {veb} |      {sveb}")
+
+
+def _confusion(model: Classifier, split: TensorSplit, classes: int) -> np.ndarray:
+    probabilities = predict_proba(model, split.x, split.features)
+    predicted = probabilities.argmax(1) if classes > 2 else probabilities >= 0.5
+    return confusion(split.y.numpy(), predicted.astype(int), classes)
+
+
+def _figures(found: Mapping[str, Mapping[str, float]]) -> str:
+    veb, sveb = (
+        " ".join(f"{100 * found[task][m]:4.1f}" for m in ("se", "ppv", "f1"))
+        for task in ("VEB", "SVEB")
+    )
+    return f"{veb} |      {sveb}"
 
 
 if __name__ == "__main__":
