@@ -113,6 +113,33 @@ def test_resampled_inputs_keep_the_r_peak_at_index_162(excerpt_dir: Path) -> Non
     assert np.mean(np.abs(peak - 162) <= 2) > 0.9  # the R wave is its beat's largest deflection
 
 
+def test_median_deviation_follows_each_input_with_it_minus_its_parts_median_input(
+    shared_data_dir: Path,
+) -> None:
+    record = read_record(shared_data_dir, "201")
+    plain = extract_beats(record, DEFAULT)
+    extraction = dataclasses.replace(DEFAULT, median_deviation=True)
+    both = extract_beats(record, extraction)
+    assert extraction.model_input_length == both.x.shape[1] == 2 * plain.x.shape[1]
+    np.testing.assert_array_equal(both.x[:, :243], plain.x)
+    for part in (0, 1):  # each part (first 5 minutes, the rest) against its own median
+        rows = plain.segment == part
+        median = np.median(plain.x[rows], axis=0)
+        np.testing.assert_allclose(both.x[rows, 243:], plain.x[rows] - median, atol=1e-6)
+        assert np.abs(np.median(both.x[rows, 243:], axis=0)).max() < 1e-6
+
+
+def test_a_later_extraction_field_at_its_default_leaves_every_hash_as_it_was() -> None:
+    """Caches and runs of the configs from before `median_deviation` keep their keys."""
+    config = beat_config("inter-patient")
+    assert "median_deviation" not in config.to_dict()["extraction"]
+    assert config.hash() == "caff038df33b" and DEFAULT.hash() == "975eeddc9111"
+    deviation = dataclasses.replace(DEFAULT, median_deviation=True)
+    changed = dataclasses.replace(config, extraction=deviation)
+    assert changed.hash() != config.hash() and changed.input_length == 2 * config.input_length
+    assert changed.to_dict()["extraction"]["median_deviation"] is True
+
+
 def test_percentile_scaling_gives_a_records_training_and_test_parts_one_amplitude(
     shared_data_dir: Path,
 ) -> None:

@@ -20,6 +20,7 @@ BeatProtocol = Literal["patient-specific", "inter-patient"]
 CommonPool = Literal["whole-record", "first-minutes"]
 PROTOCOLS: tuple[str, ...] = ("patient-specific", "inter-patient")
 COMMON_POOLS: tuple[str, ...] = ("whole-record", "first-minutes")
+_LATER_FIELDS = ("median_deviation",)  # BeatExtraction fields hashed only when set
 RR_FEATURES = ("pre_rr_s", "post_rr_s", "local_rr_s", "pre_over_local", "post_over_local")
 
 
@@ -52,6 +53,12 @@ class BeatExtraction:
     # out at about half the amplitude of the 5-minute training part (docs/results.md section 5):
     # dividing each filtered segment by its 1st-99th percentile range gives both the same scale.
     percentile_scale: bool = True
+    # Each input followed by its difference from the median input of its segment (every beat,
+    # no label: as the percentile scale reads the segment's samples): what differs from the
+    # patient's own dominant beat. Inter-patient, 3 seeds: held-out DS1 VEB F1 37-62 -> 77-88,
+    # DS2 generic VEB F1 83.1 -> 87.5, and record 232, whose dominant beat is an S beat, lost
+    # (docs/results.md section 6). Off until `reproduce` confirms it.
+    median_deviation: bool = False
 
     def __post_init__(self) -> None:
         if self.before_s <= 0 or self.after_s <= 0 or self.input_length < 2:
@@ -70,9 +77,21 @@ class BeatExtraction:
         before, after = self.window_samples(fs)
         return before * self.input_length / (before + after)
 
+    @property
+    def model_input_length(self) -> int:
+        """Samples of one model input: the window, and its median deviation if asked for."""
+        return self.input_length * (2 if self.median_deviation else 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, but those added since stores exist left out at their defaults, so that
+        the caches and runs of the configs before them keep their hashes."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        fields = dataclasses.asdict(self)
+        return {k: v for k, v in fields.items() if k not in _LATER_FIELDS or v != defaults[k]}
+
     def hash(self) -> str:
-        """Short stable hash of every field: the per-record cache key."""
-        return _short_hash(dataclasses.asdict(self))
+        """Short stable hash of every field (`to_dict`): the per-record cache key."""
+        return _short_hash(self.to_dict())
 
 
 @dataclass(frozen=True)
@@ -113,7 +132,7 @@ class BeatConfig:
     @property
     def input_length(self) -> int:
         """Samples of one model input."""
-        return self.extraction.input_length
+        return self.extraction.model_input_length
 
     @property
     def channel(self) -> int:
@@ -132,7 +151,7 @@ class BeatConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable view (tuples become lists, `extraction` a nested dict)."""
-        fields = dataclasses.asdict(self)
+        fields = dataclasses.asdict(self) | {"extraction": self.extraction.to_dict()}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
 
     def hash(self) -> str:

@@ -206,7 +206,7 @@ def _split_index(split: str) -> int:
 def _concat(parts: list[BeatArrays], config: BeatConfig) -> BeatArrays:
     if not parts:
         return BeatArrays(
-            x=np.empty((0, config.extraction.input_length), np.float32),
+            x=np.empty((0, config.input_length), np.float32),
             y=np.empty(0, np.int64),
             rr=np.empty((0, len(RR_FEATURES)), np.float32) if config.rr_features else None,
             sample=np.empty(0, np.int64),

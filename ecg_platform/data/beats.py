@@ -93,8 +93,9 @@ def beat_inputs(
     fits = (samples - before >= bounds[segment]) & (samples + after <= bounds[segment + 1])
     keep = fits & has_neighbours
     filtered = preprocess_segments(signal, fs, extraction, bounds, before + after)
+    x = beat_windows(filtered, samples[keep], before, after, extraction.input_length)
     return BeatInputs(
-        x=beat_windows(filtered, samples[keep], before, after, extraction.input_length),
+        x=with_median_deviation(x, segment[keep]) if extraction.median_deviation else x,
         rr=rr[keep].astype(np.float32),
         segment=segment,
         keep=keep,
@@ -143,6 +144,15 @@ def beat_windows(
     if input_length != length:
         windows = windows @ resampling_matrix(length, input_length).astype(np.float32)
     return windows
+
+
+def with_median_deviation(x: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """(k, 2 L): each input, then it minus the median input of its segment."""
+    deviation = np.empty_like(x)
+    for part in np.unique(segment):
+        rows = segment == part
+        deviation[rows] = x[rows] - np.median(x[rows], axis=0)
+    return np.concatenate([x, deviation], axis=1)
 
 
 @functools.cache
