@@ -30,7 +30,7 @@ class RecordBeats:
     """The kept beats of one record, in time order."""
 
     record: str
-    x: np.ndarray  # (n, input_length) float32 beat-centred inputs
+    x: np.ndarray  # (n, model_input_length) float32 beat-centred inputs
     aami: np.ndarray  # (n,) int64 index into AAMI_CLASSES
     rr: np.ndarray  # (n, len(RR_FEATURES)) float32
     sample: np.ndarray  # (n,) int64 R-peak sample (the annotation position)
@@ -66,7 +66,7 @@ def extract_beats(record: Record, extraction: BeatExtraction) -> RecordBeats:
 class BeatInputs:
     """The model inputs of given beats, and which of them the extraction could use."""
 
-    x: np.ndarray  # (k, input_length) float32, one per kept beat
+    x: np.ndarray  # (k, model_input_length) float32, one per kept beat
     rr: np.ndarray  # (k, len(RR_FEATURES)) float32
     segment: np.ndarray  # (n,) int64: the segment of every given beat
     keep: np.ndarray  # (n,) bool: its window inside its segment, a neighbour on either side
