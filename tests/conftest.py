@@ -234,14 +234,16 @@ def beat_trained_store(
     shared_data_dir: Path,
     beat_cache: Path,
 ) -> Path:
-    """A store holding two patient-specific models of patient 119 (one epoch each, real CLI):
-    `ecg-individual-119-patient-specific` (AAMI classes, RR features) and
-    `ecg-individual-119-patient-specific-binary-no-rr`."""
+    """A store holding three patient-specific models of patient 119 (one epoch each, real CLI):
+    `ecg-individual-119-patient-specific` (AAMI classes, RR features),
+    `ecg-individual-119-patient-specific-binary-no-rr` and, with the median deviation,
+    `ecg-individual-119-patient-specific-median-dev`."""
     args = ["individual", "--preset", "patient-specific", "--patient", "119", "--epochs", "1"]
     args += ["--workers", "1", "--data-dir", str(shared_data_dir), "--cache-dir", str(beat_cache)]
     binary = ["--label-set", "binary", "--rr-features", "false"]
     folder = tmp_path_factory.mktemp("beat-trained-store")
-    return _trained_store(folder, empty_mlflow_db, [args, [*args, *binary]])
+    deviation = ["--median-deviation", "true"]
+    return _trained_store(folder, empty_mlflow_db, [args, [*args, *binary], [*args, *deviation]])
 
 
 @pytest.fixture

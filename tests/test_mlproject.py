@@ -22,8 +22,9 @@ from ecg_platform.cli.resolve import (
 from ecg_platform.data.config import data_config
 from ecg_platform.data.patients import EVERY_PATIENT, PatientSelection
 from ecg_platform.data.source import DataSource
+from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
-from ecg_platform.tracking.schema import TRACKING
+from ecg_platform.tracking.schema import TRACKING, model_family
 from ecg_platform.workflows.executor import cpu_cores
 from ecg_platform.workflows.predict import OUTPUT_ROOT, PredictRequest, RecordingSource
 from ecg_platform.workflows.request import (
@@ -202,3 +203,22 @@ def test_pretraining_on_a_beat_preset_augments_by_default(
     assert reproduce.patient.augment == reproduce.finetune.augment == 0
     given = _parsed(project, "pretrain", preset=preset, augment="0")
     assert stage_request("pretrain", given).train.augment == 0
+
+
+def test_median_deviation_is_a_choice_of_the_beat_presets(
+    project: _project_spec.Project, source: DataSource
+) -> None:
+    """`median_deviation=true` doubles every beat input and registers under its own family;
+    `auto` keeps the preset's (off), and the paper preset refuses it in one line."""
+    preset = "inter-patient"
+    chosen = stage_request(
+        "pretrain", _parsed(project, "pretrain", preset=preset, median_deviation="true")
+    )
+    plain = stage_request("pretrain", _parsed(project, "pretrain", preset=preset))
+    assert chosen.source.config.input_length == 2 * plain.source.config.input_length
+    assert model_family(chosen.source.config) == "-inter-patient-median-dev"
+    assert model_family(plain.source.config) == "-inter-patient"
+    report = report_request(_parsed(project, "report", preset=preset, median_deviation="true"))
+    assert report.source.config == chosen.source.config  # the report finds the runs it made
+    with pytest.raises(EcgPlatformError, match="no median deviation"):
+        stage_request("pretrain", _parsed(project, "pretrain", median_deviation="true"))

@@ -9,7 +9,6 @@ are the same computation, so their beats must agree one for one.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -28,12 +27,8 @@ from ecg_platform.data.beat_dataset import load_record_beats
 from ecg_platform.data.config import data_config
 from ecg_platform.data.labels import annotated_beat_classes, apply_label_set
 from ecg_platform.data.qrs import MATCH_WINDOW_S
-from ecg_platform.data.signal_input import read_wfdb
-from ecg_platform.engine.beat_pipeline import BeatPipeline
 from ecg_platform.engine.inference import predict_proba
 from ecg_platform.models.cnn1d import CNN1D
-from ecg_platform.models.config import ModelConfig
-from ecg_platform.models.registry import build_model
 from ecg_platform.tracking.model_io import PYFUNC_CONFIG, log_model
 from ecg_platform.tracking.pipeline_model import log_pipeline_model
 from ecg_platform.tracking.schema import TRACKING, model_family
@@ -42,6 +37,7 @@ from ecg_platform.tracking.trained_model import load_trained_model
 RECORD, FS = "119", 360
 AAMI = data_config("patient-specific")  # AAMI classes, RR features
 BINARY = data_config("patient-specific", label_set="binary", rr_features=False)
+MEDIAN_DEVIATION = data_config("patient-specific", median_deviation=True)  # 486-sample inputs
 
 
 def _uri(config: BeatConfig) -> str:
@@ -58,7 +54,9 @@ def _probability_columns(config: BeatConfig) -> list[str]:
     return [f"probability_{name}" for name in config.class_names]
 
 
-@pytest.mark.parametrize("config", [AAMI, BINARY], ids=["aami-rr", "binary-no-rr"])
+@pytest.mark.parametrize(
+    "config", [AAMI, BINARY, MEDIAN_DEVIATION], ids=["aami-rr", "binary-no-rr", "median-deviation"]
+)
 def test_annotated_beats_get_the_models_outputs_on_the_data_layers_beats(
     beat_trained_models: Path, excerpt_dir: Path, config: BeatConfig
 ) -> None:
@@ -75,6 +73,7 @@ def test_annotated_beats_get_the_models_outputs_on_the_data_layers_beats(
     assert (beats.segment == 0).all()  # 5 minutes: all of it is the first part
     np.testing.assert_array_equal(rows["sample"], beats.sample)
     inputs = beats.x if not config.rr_features else np.concatenate([beats.x, beats.rr], axis=1)
+    assert inputs.shape[1] == config.input_length + config.side_features  # 486 + 5 with it
     served = mlflow.pyfunc.load_model(uri, model_config=PYFUNC_CONFIG)  # the registered pt2
     expected = served.predict(inputs[:, None].astype(np.float32)).reshape(len(beats.sample), -1)
     np.testing.assert_allclose(rows[_probability_columns(config)], expected, atol=1e-5)
@@ -90,27 +89,6 @@ def test_annotated_beats_get_the_models_outputs_on_the_data_layers_beats(
     )
     assert (out / "prediction.png").stat().st_size > 10_000
     assert not (out / "beats.csv").exists()  # the predictions are the beats
-
-
-def test_a_median_deviation_model_classifies_the_inputs_training_extracts(
-    excerpt_dir: Path,
-) -> None:
-    """The pipeline's part is the whole excerpt, training's first part is too: the same
-    median beat, the same 486-sample inputs, the same probabilities."""
-    extraction = dataclasses.replace(AAMI.extraction, median_deviation=True)
-    config = dataclasses.replace(AAMI, extraction=extraction)
-    torch.manual_seed(0)
-    model = build_model(
-        ModelConfig(num_outputs=len(config.class_names), extra_features=config.side_features),
-        config.input_length,
-    ).eval()
-    recording = read_wfdb(excerpt_dir / RECORD)
-    prediction = BeatPipeline(model, config).run(recording, beats="annotations")
-    beats = load_record_beats(excerpt_dir, RECORD, extraction)
-    assert beats.x.shape[1] == config.input_length == 486
-    expected = predict_proba(model, torch.from_numpy(beats.x[:, None]), torch.from_numpy(beats.rr))
-    columns = [prediction.rows[f"probability_{name}"] for name in config.class_names]
-    np.testing.assert_allclose(np.stack(columns, axis=1), expected, atol=1e-5)
 
 
 def test_a_loaded_models_network_gives_the_served_probabilities(

@@ -162,6 +162,14 @@ def data_source_options() -> Decorator:
                 help="Give the model each beat's RR intervals beside its window (auto: yes on "
                 "the beat presets, where they win; the paper preset has none).",
             ),
+            click.option(
+                "--median-deviation",
+                type=click.Choice(["auto", "true", "false"]),
+                default="auto",
+                show_default=True,
+                help="Follow each beat's window with its difference from the patient's "
+                "reference beat (auto: no; beat presets only; docs/beat-protocols.md).",
+            ),
         ]
     )
 

@@ -38,9 +38,14 @@ def data_source(params: Params) -> DataSource:
     """--data-dir and --cache-dir (else their environment variables, else the defaults) and the
     --preset's config with --seed where the command has one."""
     label_set = None if params.get("label_set", "auto") == "auto" else params["label_set"]
-    rr_features = {"true": True, "false": False}.get(params.get("rr_features", "auto"))
-    config = data_config(params["preset"], params.get("seed"), label_set, rr_features)
+    choices = [_choice(params, "rr_features"), _choice(params, "median_deviation")]
+    config = data_config(params["preset"], params.get("seed"), label_set, *choices)
     return DataSource.resolve(config, params["data_dir"], params["cache_dir"])
+
+
+def _choice(params: Params, name: str) -> bool | None:
+    """A true/false/auto option: None (the preset's) for auto."""
+    return {"true": True, "false": False}.get(params.get(name, "auto"))
 
 
 def check_tracking_store() -> None:

@@ -75,11 +75,13 @@ class TrackingNames:
 def model_family(data: ProtocolConfig) -> str:
     """The registered-model suffix of a data protocol: none for the study's windows, else
     `-<preset>`, `-<label set>` unless AAMI, `-no-rr` without RR features; so each protocol
-    keeps its own champion (validation losses of different protocols do not compare)."""
+    keeps its own champion (validation losses of different protocols do not compare), and
+    `-median-dev` with the median deviation (its inputs are twice as long)."""
     if isinstance(data, DataConfig):
         return ""
     label_set = "" if data.label_set == "aami" else f"-{data.label_set}"
-    return f"-{data.preset}{label_set}{'' if data.rr_features else '-no-rr'}"
+    deviation = "-median-dev" if data.extraction.median_deviation else ""
+    return f"-{data.preset}{label_set}{'' if data.rr_features else '-no-rr'}{deviation}"
 
 
 TRACKING = TrackingNames()
