@@ -53,11 +53,12 @@ class BeatExtraction:
     # out at about half the amplitude of the 5-minute training part (docs/results.md section 5):
     # dividing each filtered segment by its 1st-99th percentile range gives both the same scale.
     percentile_scale: bool = True
-    # Each input followed by its difference from the median input of its segment (every beat,
-    # no label: as the percentile scale reads the segment's samples): what differs from the
-    # patient's own dominant beat. Inter-patient, 3 seeds: held-out DS1 VEB F1 37-62 -> 77-88,
-    # DS2 generic VEB F1 83.1 -> 87.5, and record 232, whose dominant beat is an S beat, lost
-    # (docs/results.md section 6). Off until `reproduce` confirms it.
+    # Each input followed by its difference from the segment's reference beat, the median input
+    # of its least premature quarter (no label: as the percentile scale reads the segment's
+    # samples): what differs from the patient's own sinus beat. Inter-patient, 3 seeds of 12
+    # pretraining epochs: held-out DS1 VEB F1 37-62 -> 88-89, DS2 generic VEB F1 83.1 -> 90.4
+    # (docs/results.md section 6). `--median-deviation true`; off in the presets until
+    # `reproduce` confirms it.
     median_deviation: bool = False
 
     def __post_init__(self) -> None:

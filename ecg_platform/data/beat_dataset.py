@@ -31,7 +31,8 @@ from ecg_platform.data.protocols import (
 )
 from ecg_platform.errors import EcgPlatformError
 
-BEATS_CACHE_VERSION = 1  # bump whenever a code change alters the extracted arrays
+BEATS_CACHE_VERSION = 2  # bump whenever a code change alters the extracted arrays (2: the
+# median deviation's reference beat)
 CACHED_FIELDS = ("x", "aami", "rr", "sample", "segment", "dropped")
 
 

@@ -23,6 +23,7 @@ from ecg_platform.data.preprocess import bandpass, normalise
 
 N_SEGMENTS = 2  # 0: the first `train_minutes`, 1: the rest of the record
 SCALE_PERCENTILES = (1.0, 99.0)  # the range that `percentile_scale` divides a segment by
+REFERENCE_QUANTILE = 0.75  # the reference beat of `median_deviation`: beats at least this late
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def beat_inputs(
     filtered = preprocess_segments(signal, fs, extraction, bounds, before + after)
     x = beat_windows(filtered, samples[keep], before, after, extraction.input_length)
     return BeatInputs(
-        x=with_median_deviation(x, segment[keep]) if extraction.median_deviation else x,
+        x=with_median_deviation(x, segment[keep], rr[keep]) if extraction.median_deviation else x,
         rr=rr[keep].astype(np.float32),
         segment=segment,
         keep=keep,
@@ -146,12 +147,20 @@ def beat_windows(
     return windows
 
 
-def with_median_deviation(x: np.ndarray, segment: np.ndarray) -> np.ndarray:
-    """(k, 2 L): each input, then it minus the median input of its segment."""
+def with_median_deviation(x: np.ndarray, segment: np.ndarray, rr: np.ndarray) -> np.ndarray:
+    """(k, 2 L): each input, then it minus its segment's reference beat: the median input of
+    the segment's least premature beats (previous RR over the local mean in the top quarter).
+
+    Those are the patient's sinus beats in every one of the 44 records' parts (80-100% N), where
+    the median of all beats is an S beat in record 232 (79% S) and close to one in 208 (46%
+    V): premature S and V beats, and the beats of a run of them, come early; the beat after a
+    pause or a compensatory pause comes late. No label is read."""
     deviation = np.empty_like(x)
+    prematurity = rr[:, RR_FEATURES.index("pre_over_local")]
     for part in np.unique(segment):
-        rows = segment == part
-        deviation[rows] = x[rows] - np.median(x[rows], axis=0)
+        rows = np.flatnonzero(segment == part)
+        late = prematurity[rows] >= np.quantile(prematurity[rows], REFERENCE_QUANTILE)
+        deviation[rows] = x[rows] - np.median(x[rows[late]], axis=0)
     return np.concatenate([x, deviation], axis=1)
 
 
