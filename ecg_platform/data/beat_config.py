@@ -56,7 +56,7 @@ class BeatExtraction:
     # Each input followed by its difference from the segment's reference beat, the median input
     # of its least premature quarter (no label: as the percentile scale reads the segment's
     # samples): what differs from the patient's own sinus beat. Inter-patient, 3 seeds of 12
-    # pretraining epochs: held-out DS1 VEB F1 37-62 -> 88-89, DS2 generic VEB F1 83.1 -> 90.4
+    # pretraining epochs: held-out DS1 VEB F1 37-62 -> 87.6-88.5, DS2 generic VEB F1 83.1 -> 90.4
     # (docs/results.md section 6). `--median-deviation true`; off in the presets until
     # `reproduce` confirms it.
     median_deviation: bool = False
