@@ -152,7 +152,7 @@ def with_median_deviation(x: np.ndarray, segment: np.ndarray, rr: np.ndarray) ->
     the segment's least premature beats (previous RR over the local mean in the top quarter).
 
     Those are the patient's sinus beats in every one of the 44 records' parts (80-100% N), where
-    the median of all beats is an S beat in record 232 (21% N) and nearly not an N beat in 208
+    the median of all beats is an S beat in record 232 (21% N) and only just an N beat in 208
     (54% N): premature S and V beats, and the beats of a run of them, come early; the beat after a
     pause or a compensatory pause comes late. No label is read."""
     deviation = np.empty_like(x)
