@@ -11,7 +11,10 @@ models at prediction time.
 
     MLFLOW_TRACKING_URI=sqlite:///path/mlflow.db PYTHONPATH=. .venv/bin/python \
         benchmarks/ensemble_repeats.py path/report/runs.csv [--arm finetune|individual|generic]
-        [--preset patient-specific] [--data-dir ../shared/data/mitdb] [--cache-dir DIR]
+        [--data-dir ../shared/data/mitdb] [--cache-dir DIR]
+
+The data config is the one the runs logged, so a store made before a preset changed still reads
+its own beats.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecg_platform.data.beat_config import beat_config
+from ecg_platform.data.beat_config import BeatConfig
 from ecg_platform.data.config import resolve_cache_dir
 from ecg_platform.data.loaders import tensor_splits
 from ecg_platform.data.protocols import DS2
@@ -34,7 +37,7 @@ from ecg_platform.engine.inference import predict_proba
 from ecg_platform.evaluation.aami import RECORD_SETS, confusion, gross
 from ecg_platform.models.protocol import Classifier
 from ecg_platform.tracking.schema import TRACKING, model_family
-from ecg_platform.tracking.trained_model import load_trained_model
+from ecg_platform.tracking.trained_model import data_config_of_run, load_trained_model
 
 Matrices = dict[str, np.ndarray]  # patient -> test confusion matrix
 
@@ -43,16 +46,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs_csv", type=Path)
     parser.add_argument("--arm", default="finetune", choices=("finetune", "individual", "generic"))
-    parser.add_argument("--preset", default="patient-specific")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     started = time.perf_counter()
-    config = beat_config(args.preset)
-    study = DataSource.resolve(config, args.data_dir, resolve_cache_dir(args.cache_dir)).load()
     runs = pd.read_csv(args.runs_csv, dtype={"patient": str})
     runs = runs[runs["mode"] == ("finetune" if args.arm == "generic" else args.arm)]
+    config = data_config_of_run(runs["run_id"].iloc[0], str(args.runs_csv))
+    if not isinstance(config, BeatConfig):
+        raise SystemExit(f"{args.runs_csv}: its runs are not on a beat preset ({config.preset})")
+    study = DataSource.resolve(config, args.data_dir, resolve_cache_dir(args.cache_dir)).load()
     pretrained = TRACKING.registered_model("pretrain", family=model_family(config))
     networks: dict[str, Classifier] = {}  # by model URI: generic applies each to every patient
     classes = len(config.class_names)
