@@ -19,7 +19,7 @@ from ecg_platform.cli.resolve import (
     reproduce_request,
     stage_request,
 )
-from ecg_platform.data.config import data_config
+from ecg_platform.data.config import ProtocolConfig, data_config
 from ecg_platform.data.patients import EVERY_PATIENT, PatientSelection
 from ecg_platform.data.source import DataSource
 from ecg_platform.errors import EcgPlatformError
@@ -208,17 +208,22 @@ def test_pretraining_on_a_beat_preset_augments_by_default(
 def test_median_deviation_is_a_choice_of_the_beat_presets(
     project: _project_spec.Project, source: DataSource
 ) -> None:
-    """`median_deviation=true` doubles every beat input and registers under its own family;
-    `auto` keeps the preset's (off), and the paper preset refuses it in one line."""
-    preset = "inter-patient"
-    chosen = stage_request(
-        "pretrain", _parsed(project, "pretrain", preset=preset, median_deviation="true")
-    )
-    plain = stage_request("pretrain", _parsed(project, "pretrain", preset=preset))
-    assert chosen.source.config.input_length == 2 * plain.source.config.input_length
-    assert model_family(chosen.source.config) == "-inter-patient-median-dev"
-    assert model_family(plain.source.config) == "-inter-patient"
-    report = report_request(_parsed(project, "report", preset=preset, median_deviation="true"))
-    assert report.source.config == chosen.source.config  # the report finds the runs it made
+    """`auto` is the preset's choice (on for inter-patient only); `median_deviation=true` doubles
+    every beat input and registers under its own family; the paper preset refuses it in one
+    line."""
+
+    def config(preset: str, **given: str) -> ProtocolConfig:
+        parsed = _parsed(project, "pretrain", preset=preset, **given)
+        return stage_request("pretrain", parsed).source.config
+
+    inter_patient = config("inter-patient")
+    without = config("inter-patient", median_deviation="false")
+    assert inter_patient.input_length == 2 * without.input_length == 486
+    assert model_family(inter_patient) == "-inter-patient-median-dev"
+    assert model_family(without) == "-inter-patient"
+    assert config("patient-specific").input_length == 243
+    assert config("patient-specific", median_deviation="true").input_length == 486
+    report = report_request(_parsed(project, "report", preset="inter-patient"))
+    assert report.source.config == inter_patient  # the report finds the runs reproduce made
     with pytest.raises(EcgPlatformError, match="no median deviation"):
         stage_request("pretrain", _parsed(project, "pretrain", median_deviation="true"))

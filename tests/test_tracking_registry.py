@@ -152,8 +152,10 @@ def test_checkpoint_files_load_weights_only(mlflow_store: str, tmp_path: Path) -
         ("paper", {}, ""),
         ("patient-specific", {}, "-patient-specific"),  # RR features: the beat presets' default
         ("patient-specific", {"rr_features": False}, "-patient-specific-no-rr"),
-        ("inter-patient", {"label_set": "binary"}, "-inter-patient-binary"),
-        ("inter-patient", {"median_deviation": True}, "-inter-patient-median-dev"),
+        ("inter-patient", {}, "-inter-patient-median-dev"),  # the preset's median deviation
+        ("inter-patient", {"median_deviation": False}, "-inter-patient"),
+        ("patient-specific", {"median_deviation": True}, "-patient-specific-median-dev"),
+        ("inter-patient", {"label_set": "binary"}, "-inter-patient-binary-median-dev"),
     ],
 )
 def test_each_protocol_registers_under_its_own_names(

@@ -168,7 +168,8 @@ def data_source_options() -> Decorator:
                 default="auto",
                 show_default=True,
                 help="Follow each beat's window with its difference from the patient's "
-                "reference beat (auto: no; beat presets only; docs/beat-protocols.md).",
+                "reference beat (auto: the preset's, yes on inter-patient; beat presets only; "
+                "docs/beat-protocols.md).",
             ),
         ]
     )
