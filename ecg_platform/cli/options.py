@@ -120,6 +120,17 @@ def _annotation_type(hint: Any) -> click.ParamType:
     raise TypeError(f"give FieldOption.type for a field of type {hint}")
 
 
+def preset_switch(flag: str, help_text: str) -> Decorator:
+    """A beat preset's on/off choice: true, false, or auto (the preset's, resolved at the edge)."""
+    return click.option(
+        flag,
+        type=click.Choice([AUTO, "true", "false"]),
+        default=AUTO,
+        show_default=True,
+        help=help_text,
+    )
+
+
 def data_source_options() -> Decorator:
     """--data-dir, --cache-dir and --preset."""
     candidates = " or ".join(str(path) for path in DATA_PATHS.data_dir_candidates)
@@ -154,20 +165,14 @@ def data_source_options() -> Decorator:
                 help="Classes of a beat preset (auto: the preset's, aami for beats, binary for "
                 "paper).",
             ),
-            click.option(
+            preset_switch(
                 "--rr-features",
-                type=click.Choice(["auto", "true", "false"]),
-                default="auto",
-                show_default=True,
-                help="Give the model each beat's RR intervals beside its window (auto: yes on "
+                "Give the model each beat's RR intervals beside its window (auto: yes on "
                 "the beat presets, where they win; the paper preset has none).",
             ),
-            click.option(
+            preset_switch(
                 "--median-deviation",
-                type=click.Choice(["auto", "true", "false"]),
-                default="auto",
-                show_default=True,
-                help="Follow each beat's window with its difference from the patient's "
+                "Follow each beat's window with its difference from the patient's "
                 "reference beat (auto: the preset's, yes on inter-patient; beat presets only; "
                 "docs/beat-protocols.md).",
             ),
