@@ -205,12 +205,12 @@ def test_pretraining_on_a_beat_preset_augments_by_default(
     assert stage_request("pretrain", given).train.augment == 0
 
 
-def test_median_deviation_is_a_choice_of_the_beat_presets(
+def test_median_deviation_and_rr_variability_are_choices_of_the_beat_presets(
     project: _project_spec.Project, source: DataSource
 ) -> None:
     """`auto` is the preset's choice (on for inter-patient only); `median_deviation=true` doubles
-    every beat input and registers under its own family; the paper preset refuses it in one
-    line."""
+    every beat input, `rr_variability=true` adds a sixth side feature, each registers under its
+    own family; the paper preset refuses them in one line."""
 
     def config(preset: str, **given: str) -> ProtocolConfig:
         parsed = _parsed(project, "pretrain", preset=preset, **given)
@@ -227,3 +227,8 @@ def test_median_deviation_is_a_choice_of_the_beat_presets(
     assert report.source.config == inter_patient  # the report finds the runs reproduce made
     with pytest.raises(EcgPlatformError, match="no median deviation"):
         stage_request("pretrain", _parsed(project, "pretrain", median_deviation="true"))
+    variability = config("inter-patient", rr_variability="true")
+    assert (variability.side_features, inter_patient.side_features) == (6, 5)
+    assert model_family(variability) == "-inter-patient-rr-cv-median-dev"
+    with pytest.raises(EcgPlatformError, match="no median deviation"):
+        stage_request("pretrain", _parsed(project, "pretrain", rr_variability="true"))

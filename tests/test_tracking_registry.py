@@ -156,6 +156,8 @@ def test_checkpoint_files_load_weights_only(mlflow_store: str, tmp_path: Path) -
         ("inter-patient", {"median_deviation": False}, "-inter-patient"),
         ("patient-specific", {"median_deviation": True}, "-patient-specific-median-dev"),
         ("inter-patient", {"label_set": "binary"}, "-inter-patient-binary-median-dev"),
+        ("inter-patient", {"rr_variability": True}, "-inter-patient-rr-cv-median-dev"),
+        ("patient-specific", {"rr_variability": True}, "-patient-specific-rr-cv"),
     ],
 )
 def test_each_protocol_registers_under_its_own_names(

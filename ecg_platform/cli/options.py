@@ -176,6 +176,11 @@ def data_source_options() -> Decorator:
                 "reference beat (auto: the preset's, yes on inter-patient; beat presets only; "
                 "docs/beat-protocols.md).",
             ),
+            preset_switch(
+                "--rr-variability",
+                "Add a sixth RR feature, the coefficient of variation of the beat's recent "
+                "RR intervals (auto: the preset's, yes on inter-patient; with --rr-features).",
+            ),
         ]
     )
 

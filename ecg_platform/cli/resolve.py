@@ -38,7 +38,8 @@ def data_source(params: Params) -> DataSource:
     """--data-dir and --cache-dir (else their environment variables, else the defaults) and the
     --preset's config with --seed where the command has one."""
     label_set = None if params.get("label_set", "auto") == "auto" else params["label_set"]
-    choices = [_choice(params, "rr_features"), _choice(params, "median_deviation")]
+    switches = ("rr_features", "median_deviation", "rr_variability")
+    choices = [_choice(params, name) for name in switches]
     config = data_config(params["preset"], params.get("seed"), label_set, *choices)
     return DataSource.resolve(config, params["data_dir"], params["cache_dir"])
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ecg_platform.data import cache
-from ecg_platform.data.beat_config import RR_FEATURES, BeatConfig, BeatExtraction
+from ecg_platform.data.beat_config import BeatConfig, BeatExtraction
 from ecg_platform.data.beats import RecordBeats, extract_beats
 from ecg_platform.data.dataset import LOADER_THREADS, SplitArrays
 from ecg_platform.data.labels import apply_label_set
@@ -42,7 +42,7 @@ class BeatArrays:
 
     x: np.ndarray  # (n, input_length) float32
     y: np.ndarray  # (n,) int64 class labels (label set applied)
-    rr: np.ndarray | None  # (n, 5) float32 RR features, None unless config.rr_features
+    rr: np.ndarray | None  # (n, config.side_features) float32 RR features, or None
     sample: np.ndarray  # (n,) int64 R-peak sample in its record
     record: np.ndarray  # (n,) str record id of each beat
 
@@ -209,7 +209,7 @@ def _concat(parts: list[BeatArrays], config: BeatConfig) -> BeatArrays:
         return BeatArrays(
             x=np.empty((0, config.input_length), np.float32),
             y=np.empty(0, np.int64),
-            rr=np.empty((0, len(RR_FEATURES)), np.float32) if config.rr_features else None,
+            rr=np.empty((0, config.side_features), np.float32) if config.rr_features else None,
             sample=np.empty(0, np.int64),
             record=np.empty(0, str),
         )

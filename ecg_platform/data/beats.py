@@ -33,7 +33,7 @@ class RecordBeats:
     record: str
     x: np.ndarray  # (n, model_input_length) float32 beat-centred inputs
     aami: np.ndarray  # (n,) int64 index into AAMI_CLASSES
-    rr: np.ndarray  # (n, len(RR_FEATURES)) float32
+    rr: np.ndarray  # (n, len(extraction.rr_feature_names)) float32
     sample: np.ndarray  # (n,) int64 R-peak sample (the annotation position)
     segment: np.ndarray  # (n,) uint8: 0 = first train_minutes, 1 = the rest
     dropped: np.ndarray  # (N_SEGMENTS, 5) int64 beats per segment and class not kept
@@ -68,7 +68,7 @@ class BeatInputs:
     """The model inputs of given beats, and which of them the extraction could use."""
 
     x: np.ndarray  # (k, model_input_length) float32, one per kept beat
-    rr: np.ndarray  # (k, len(RR_FEATURES)) float32
+    rr: np.ndarray  # (k, len(extraction.rr_feature_names)) float32
     segment: np.ndarray  # (n,) int64: the segment of every given beat
     keep: np.ndarray  # (n,) bool: its window inside its segment, a neighbour on either side
 
@@ -90,7 +90,9 @@ def beat_inputs(
     recording as a single segment, bounds [0, n])."""
     segment = (np.searchsorted(bounds, samples, side="right") - 1).clip(0, bounds.size - 2)
     before, after = extraction.window_samples(fs)
-    rr, has_neighbours = rr_features(samples, segment, fs, extraction.rr_local_beats)
+    rr, has_neighbours = rr_features(
+        samples, segment, fs, extraction.rr_local_beats, extraction.rr_variability
+    )
     fits = (samples - before >= bounds[segment]) & (samples + after <= bounds[segment + 1])
     keep = fits & has_neighbours
     filtered = preprocess_segments(signal, fs, extraction, bounds, before + after)
@@ -174,16 +176,21 @@ def resampling_matrix(length: int, input_length: int) -> np.ndarray:
 
 
 def rr_features(
-    samples: np.ndarray, segment: np.ndarray, fs: float, local_beats: int
+    samples: np.ndarray,
+    segment: np.ndarray,
+    fs: float,
+    local_beats: int,
+    variability: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """RR features (n, 5) in seconds and ratios, and which beats have both neighbours.
+    """RR features (n, 5) in seconds and ratios, and which beats have both neighbours; with
+    `variability` a sixth column, the local intervals' coefficient of variation (std / mean).
 
     Intervals never cross a segment edge. The local mean is causal: the mean of the beat's own
     previous interval and up to `local_beats - 1` before it, so no feature of a beat in the first
     segment depends on the second. Beats without a neighbour in their segment get NaN."""
     n = samples.size
     if n == 0:
-        return np.empty((0, len(RR_FEATURES))), np.empty(0, dtype=bool)
+        return np.empty((0, len(RR_FEATURES) + variability)), np.empty(0, dtype=bool)
     index = np.arange(n)
     starts_segment = np.r_[True, segment[1:] != segment[:-1]]
     ends_segment = np.r_[segment[1:] != segment[:-1], True]
@@ -191,11 +198,22 @@ def rr_features(
     intervals = np.diff(samples) / fs  # intervals[j]: beat j to beat j + 1
     pre = np.where(starts_segment, np.nan, np.r_[np.nan, intervals])
     post = np.where(ends_segment, np.nan, np.r_[intervals, np.nan])
-    cumulative = np.r_[0.0, np.cumsum(intervals)]
     low = np.maximum(first, index - local_beats)
     count = index - low
     with np.errstate(invalid="ignore", divide="ignore"):
-        local = (cumulative[index] - cumulative[low]) / count
-        local[count == 0] = np.nan
-        features = np.stack([pre, post, local, pre / local, post / local], axis=1)
-    return features, ~(starts_segment | ends_segment)
+        local = _window_mean(intervals, low, index, count)
+        columns = [pre, post, local, pre / local, post / local]
+        if variability:
+            spread = _window_mean(intervals**2, low, index, count) - local**2
+            columns.append(np.sqrt(np.maximum(spread, 0.0)) / local)
+    return np.stack(columns, axis=1), ~(starts_segment | ends_segment)
+
+
+def _window_mean(
+    values: np.ndarray, low: np.ndarray, high: np.ndarray, count: np.ndarray
+) -> np.ndarray:
+    """Mean of values[low:high] per row from one cumulative sum (NaN where the window is empty)."""
+    cumulative = np.r_[0.0, np.cumsum(values)]
+    mean = (cumulative[high] - cumulative[low]) / count
+    mean[count == 0] = np.nan
+    return mean

@@ -83,27 +83,35 @@ def data_config(
     label_set: str | None = None,
     rr_features: bool | None = None,
     median_deviation: bool | None = None,
+    rr_variability: bool | None = None,
 ) -> ProtocolConfig:
-    """The config of a named preset, with another seed, label set, RR-feature or median-deviation
-    choice where given; a one-line error for an unknown preset or a choice the preset does not
-    offer."""
+    """The config of a named preset, with another seed, label set, RR-feature, median-deviation
+    or RR-variability choice where given; a one-line error for an unknown preset or a choice the
+    preset does not offer."""
     if preset in BEAT_PRESETS:
         config = BEAT_PRESETS[preset]
-        if median_deviation is not None:
-            extraction = dataclasses.replace(config.extraction, median_deviation=median_deviation)
-            config = dataclasses.replace(config, extraction=extraction)
+        extraction = {"median_deviation": median_deviation, "rr_variability": rr_variability}
         changes = {"seed": seed, "label_set": label_set, "rr_features": rr_features}
-        return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+        return dataclasses.replace(
+            config,
+            extraction=dataclasses.replace(config.extraction, **_given(extraction)),
+            **_given(changes),
+        )
     if preset not in PRESETS:
         known = ", ".join(sorted([*PRESETS, *BEAT_PRESETS]))
         raise EcgPlatformError(f"unknown preset {preset!r}; known presets: {known}")
-    if label_set not in (None, "binary") or rr_features or median_deviation:
+    if label_set not in (None, "binary") or rr_features or median_deviation or rr_variability:
         raise EcgPlatformError(
             f"preset {preset!r} has 1-second windows labelled normal/abnormal only: label set "
             "binary, no RR features, no median deviation (the beat presets offer them)"
         )
     config = PRESETS[preset]
     return config if seed is None else dataclasses.replace(config, split_seed=seed)
+
+
+def _given(choices: dict[str, Any]) -> dict[str, Any]:
+    """The choices that were made (not None)."""
+    return {name: value for name, value in choices.items() if value is not None}
 
 
 @dataclass(frozen=True)

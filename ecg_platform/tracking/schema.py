@@ -76,12 +76,14 @@ def model_family(data: ProtocolConfig) -> str:
     """The registered-model suffix of a data protocol: none for the study's windows, else
     `-<preset>`, `-<label set>` unless AAMI, `-no-rr` without RR features; so each protocol
     keeps its own champion (validation losses of different protocols do not compare), and
-    `-median-dev` with the median deviation (its inputs are twice as long)."""
+    `-median-dev` with the median deviation (its inputs are twice as long) and `-rr-cv` with
+    the sixth RR feature (one more side input)."""
     if isinstance(data, DataConfig):
         return ""
     label_set = "" if data.label_set == "aami" else f"-{data.label_set}"
+    rr = "-no-rr" if not data.rr_features else "-rr-cv" if data.extraction.rr_variability else ""
     deviation = "-median-dev" if data.extraction.median_deviation else ""
-    return f"-{data.preset}{label_set}{'' if data.rr_features else '-no-rr'}{deviation}"
+    return f"-{data.preset}{label_set}{rr}{deviation}"
 
 
 TRACKING = TrackingNames()
