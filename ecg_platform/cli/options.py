@@ -179,7 +179,8 @@ def data_source_options() -> Decorator:
             preset_switch(
                 "--rr-variability",
                 "Add a sixth RR feature, the coefficient of variation of the beat's recent "
-                "RR intervals (auto: the preset's, yes on inter-patient; with --rr-features).",
+                "RR intervals (auto: the preset's, off on every preset: it did not win, "
+                "docs/results.md section 6; with --rr-features).",
             ),
         ]
     )

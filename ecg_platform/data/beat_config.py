@@ -63,7 +63,9 @@ class BeatExtraction:
     median_deviation: bool = False
     # One more RR feature: the coefficient of variation of the intervals the local mean averages.
     # A premature beat in an irregular rhythm (atrial fibrillation, ectopy) is not an S beat;
-    # in a steady one it is. Tried on the inter-patient preset (docs/results.md section 6).
+    # in a steady one it is. Off in every preset: on inter-patient `reproduce` (3 repeats) gave
+    # generic DS2 SVEB F1 63.0 -> 57.9 (+11.8, -5.8, -21.3 by seed), VEB F1 90.2 -> 91.6
+    # (docs/results.md section 6).
     rr_variability: bool = False
 
     def __post_init__(self) -> None:
