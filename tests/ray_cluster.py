@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,13 +50,27 @@ def local_ray_cluster(nodes: int = 2, cpus_per_node: int = 1) -> Iterator[str]:
     started = [_start([str(word) for word in head], env, quiet=True)]
     try:
         for _ in range(nodes - 1):
-            node = _start([sys.executable, __file__, "node", address, str(cpus_per_node)], env)
-            started.append(node)
-            _wait_for_line(node, "node up")
+            started.append(_start_node(address, cpus_per_node, env))
         yield address
     finally:
         for process in reversed(started):
             _kill_group(process)
+
+
+def _start_node(address: str, cpus: int, env: dict[str, str]) -> subprocess.Popen:
+    """One more node; started a second time, with a warning in the test summary, when the first
+    dies while starting (seen once in a clean-clone CI run on the loaded 2-core machine: a
+    native crash of the node process, its cause not yet known)."""
+    command = [sys.executable, __file__, "node", address, str(cpus)]
+    node = _start(command, env)
+    try:
+        _wait_for_line(node, "node up")
+    except RuntimeError as first:
+        _kill_group(node)
+        warnings.warn(f"{first}; starting it once more", RuntimeWarning, stacklevel=2)
+        node = _start(command, env)
+        _wait_for_line(node, "node up")
+    return node
 
 
 def _start(command: list[str], env: dict[str, str], quiet: bool = False) -> subprocess.Popen:
@@ -81,7 +96,8 @@ def _wait_for_line(process: subprocess.Popen, line: str) -> None:
             return
         if not got and process.poll() is not None:
             break
-    raise RuntimeError(f"a Ray node did not start: {''.join(output[-20:])}")
+    shown = output if len(output) <= 30 else [*output[:20], "...\n", *output[-10:]]
+    raise RuntimeError(f"a Ray node did not start: {''.join(shown)}")
 
 
 def _kill_group(process: subprocess.Popen) -> None:
