@@ -225,10 +225,10 @@ def test_median_deviation_and_rr_variability_are_choices_of_the_beat_presets(
     assert config("patient-specific", median_deviation="true").input_length == 486
     report = report_request(_parsed(project, "report", preset="inter-patient"))
     assert report.source.config == inter_patient  # the report finds the runs reproduce made
-    with pytest.raises(EcgPlatformError, match="no median deviation"):
+    with pytest.raises(EcgPlatformError, match="no RR features, median deviation or RR var"):
         stage_request("pretrain", _parsed(project, "pretrain", median_deviation="true"))
     variability = config("inter-patient", rr_variability="true")
     assert (variability.side_features, inter_patient.side_features) == (6, 5)
     assert model_family(variability) == "-inter-patient-rr-cv-median-dev"
-    with pytest.raises(EcgPlatformError, match="no median deviation"):
+    with pytest.raises(EcgPlatformError, match="no RR features, median deviation or RR var"):
         stage_request("pretrain", _parsed(project, "pretrain", rr_variability="true"))

@@ -103,7 +103,8 @@ def data_config(
     if label_set not in (None, "binary") or rr_features or median_deviation or rr_variability:
         raise EcgPlatformError(
             f"preset {preset!r} has 1-second windows labelled normal/abnormal only: label set "
-            "binary, no RR features, no median deviation (the beat presets offer them)"
+            "binary, no RR features, median deviation or RR variability (the beat presets offer "
+            "them)"
         )
     config = PRESETS[preset]
     return config if seed is None else dataclasses.replace(config, split_seed=seed)
