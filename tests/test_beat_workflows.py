@@ -27,6 +27,8 @@ PATIENTS = ("200", "213")  # two records of 200-234, rich in V and S beats
 
 def _run(*args: str) -> str:
     result = CliRunner().invoke(cli, list(args))
+    if result.exit_code != 0 and result.exc_info is not None:  # where an uncaught error came from
+        raise AssertionError(result.output) from result.exc_info[1]
     assert result.exit_code == 0, result.output
     return result.output
 

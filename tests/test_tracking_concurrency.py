@@ -1,6 +1,6 @@
-"""Eight training runs logging at once (4 processes x 2 threads): nothing lost on a
-PostgreSQL-backed `mlflow server` (a real PostgreSQL cluster and server on 127.0.0.1) nor on an
-embedded SQLite store."""
+"""Eight training runs logging at once (4 processes x 2 threads): nothing lost on the team
+server (`ecg-platform server`: a real PostgreSQL cluster and mlflow server on 127.0.0.1) nor on
+an embedded SQLite store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -18,7 +17,6 @@ from mlflow import MlflowClient
 
 from ecg_platform.tracking.model_serving import free_port
 from ecg_platform.tracking.schema import TRACKING
-from ecg_platform.tracking.server import ServerConfig, postgres, tracking_server
 
 PROCESSES, THREADS = 4, 2  # 8 runs at once, as the issue allows (4 processes x 2 threads)
 RUNS = PROCESSES * THREADS
@@ -76,20 +74,6 @@ sys.exit(1 if failures else 0)
 )
 
 
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
-    """A PostgreSQL cluster and an `mlflow server` on it, both on 127.0.0.1; yields the URL.
-    (Its folder is world-traversable: as root the cluster runs as the postgres user.)"""
-    root = Path(tempfile.mkdtemp(prefix="ecg-team-server-"))
-    root.chmod(0o755)
-    config = ServerConfig(root=root, port=free_port(), db_port=free_port())
-    try:
-        with postgres(config) as backend, tracking_server(config, backend):
-            yield config.url
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def _train_at_once(uri: str, cwd: Path, python_at_once) -> None:
     results = python_at_once(TRAINING_PROCESS, [[uri, str(i)] for i in range(PROCESSES)], cwd)
     failed = [output for code, output in results if code]
@@ -114,14 +98,6 @@ def _check_nothing_lost(uri: str) -> None:
 
 
 @pytest.mark.slow
-def test_eight_runs_at_once_on_a_postgresql_server_lose_nothing(
-    postgres_server: str, tmp_path: Path, python_at_once
-) -> None:
-    _train_at_once(postgres_server, tmp_path, python_at_once)
-    _check_nothing_lost(postgres_server)
-
-
-@pytest.mark.slow
 def test_eight_runs_at_once_on_a_new_sqlite_store_lose_nothing(
     tmp_path: Path, python_at_once
 ) -> None:
@@ -131,13 +107,16 @@ def test_eight_runs_at_once_on_a_new_sqlite_store_lose_nothing(
 
 
 @pytest.mark.slow
-def test_sigterm_stops_the_team_server_and_its_postgresql() -> None:
-    """What a service manager sends: no PostgreSQL or mlflow server outlives the command."""
+def test_eight_runs_at_once_on_the_team_server_lose_nothing_and_sigterm_stops_it(
+    tmp_path: Path, python_at_once
+) -> None:
+    """`ecg-platform server` as a user starts it (a PostgreSQL cluster and an mlflow server on
+    127.0.0.1); then what a service manager sends: no PostgreSQL or mlflow server outlives it."""
     root = Path(tempfile.mkdtemp(prefix="ecg-team-server-")) / "server"
     root.parent.chmod(0o755)  # as root, the cluster runs as the postgres user
     port, db_port = free_port(), free_port()
     command = [str(Path(sys.executable).parent / "ecg-platform"), "server", "--root", str(root)]
-    command += ["--port", str(port), "--db-port", str(db_port), "--workers", "1"]
+    command += ["--port", str(port), "--db-port", str(db_port)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     children: list[psutil.Process] = []
     try:
@@ -149,6 +128,10 @@ def test_sigterm_stops_the_team_server_and_its_postgresql() -> None:
                 break
         else:
             raise AssertionError("the server never came up: " + "".join(lines))
+        url = line.strip().split("=", 1)[1]
+        _train_at_once(url, tmp_path, python_at_once)
+        _check_nothing_lost(url)
+
         postmaster = int((root / "pgdata" / "postmaster.pid").read_text().split()[0])
         children = [*psutil.Process(process.pid).children(recursive=True)]
         children.append(psutil.Process(postmaster))  # a daemon: not the command's child
