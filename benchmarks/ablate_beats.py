@@ -89,7 +89,7 @@ def main() -> None:
     generic = trained(new_model(), pooled, pretrain)
     print(f"pretraining: {time.perf_counter() - started:.0f} s", flush=True)
     # inter-patient: the held-out DS1 records; patient-specific: the first minutes' 20%
-    validation_matrix = _confusion(generic, pooled["val"], classes)
+    validation_matrix = confusion_of(generic, pooled["val"], classes)
     weights = {name: tensor.clone() for name, tensor in generic.state_dict().items()}
     matrices: dict[str, dict[str, np.ndarray]] = {"generic": {}, "finetune": {}}
     matrices |= {"individual": {}} if args.individual else {}
@@ -103,14 +103,14 @@ def main() -> None:
                 new_model(), splits, stage_defaults("individual").replace(**seed)
             )
         for arm, model in models.items():
-            matrices[arm][patient] = _confusion(model, splits["test"], classes)
+            matrices[arm][patient] = confusion_of(model, splits["test"], classes)
     print(f"all stages: {time.perf_counter() - started:.0f} s, seed {args.seed}")
     print(f"{'arm':<11}{'records':<8}  VEB Se   +P   F1 | SVEB Se   +P   F1")
     for arm, by_patient in matrices.items():
         for name, records in record_sets.items():
             found = gross([by_patient[r] for r in records if r in by_patient], config.class_names)
-            print(f"{arm:<11}{name:<8}  {_figures(found)}")
-    print(f"{'generic':<11}{'val':<8}  {_figures(gross([validation_matrix], config.class_names))}")
+            print(f"{arm:<11}{name:<8}  {figures(found)}")
+    print(f"{'generic':<11}{'val':<8}  {figures(gross([validation_matrix], config.class_names))}")
     if args.per_record:
         print(f"{'arm':<11}{'record':<8}  VEB tp   fn   fp | SVEB tp   fn   fp")
         for arm, by_patient in matrices.items():
@@ -123,13 +123,13 @@ def main() -> None:
                 print(f"{arm:<11}{record:<8}  {veb} |      {sveb}")
 
 
-def _confusion(model: Classifier, split: TensorSplit, classes: int) -> np.ndarray:
+def confusion_of(model: Classifier, split: TensorSplit, classes: int) -> np.ndarray:
     probabilities = predict_proba(model, split.x, split.features)
     predicted = probabilities.argmax(1) if classes > 2 else probabilities >= 0.5
     return confusion(split.y.numpy(), predicted.astype(int), classes)
 
 
-def _figures(found: Mapping[str, Mapping[str, float]]) -> str:
+def figures(found: Mapping[str, Mapping[str, float]]) -> str:
     veb, sveb = (
         " ".join(f"{100 * found[task][m]:4.1f}" for m in ("se", "ppv", "f1"))
         for task in ("VEB", "SVEB")
