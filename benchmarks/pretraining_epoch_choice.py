@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from ablate_beats import confusion_of, figures
@@ -113,15 +113,9 @@ def main() -> None:
             model.load_state_dict(weights)
             found = gross([confusion_of(model, pooled["test"], classes)], config.class_names)
             rows.append((name, seed, figures(found)))
-    _print_table(rows, args.seeds)
-
-
-def _print_table(rows: Sequence[tuple[str, int, str]], seeds: Sequence[int]) -> None:
     print(f"{'weights kept':<34}{'seed':<6}DS2 VEB Se   +P   F1 | SVEB Se   +P   F1")
-    for seed in seeds:
-        for name, row_seed, found in rows:
-            if row_seed == seed:
-                print(f"{name:<34}{seed:<6}    {found}")
+    for name, seed, found in rows:  # seed by seed, as they were made
+        print(f"{name:<34}{seed:<6}    {found}")
 
 
 if __name__ == "__main__":
