@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ecg_platform.data.beat_config import beat_config
+from ecg_platform.data.beat_config import BEAT_PRESETS, beat_config
 from ecg_platform.data.config import resolve_cache_dir
 from ecg_platform.data.loaders import TensorSplit, tensor_splits
 from ecg_platform.data.protocols import DS2
@@ -40,7 +40,7 @@ from ecg_platform.workflows.settings import stage_defaults
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="patient-specific")
+    parser.add_argument("--preset", default="patient-specific", choices=sorted(BEAT_PRESETS))
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--extraction", default="{}", help="BeatExtraction fields, JSON")

@@ -18,7 +18,7 @@ import torch
 from ablate_beats import confusion_of, figures
 from torch import Tensor, nn
 
-from ecg_platform.data.beat_config import beat_config
+from ecg_platform.data.beat_config import BEAT_PRESETS, beat_config
 from ecg_platform.data.config import resolve_cache_dir
 from ecg_platform.data.loaders import tensor_splits
 from ecg_platform.data.protocols import DS2
@@ -73,7 +73,7 @@ RULES: dict[str, Callable[[FitResult, list[Weights]], Weights]] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="inter-patient")
+    parser.add_argument("--preset", default="inter-patient", choices=sorted(BEAT_PRESETS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     parser.add_argument("--epochs", type=int, default=None, help="default: the stage's")
     parser.add_argument("--data-dir", default=None)
