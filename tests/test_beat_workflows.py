@@ -119,10 +119,15 @@ def test_rr_features_reach_the_head_and_the_served_model(
     mlflow_store: str, shared_data_dir: Path, beat_cache: Path
 ) -> None:
     """With RR features the registered model takes each window followed by its 5 RR values
-    (one tensor, as pyfunc serves it), and fine-tuning starts from those weights."""
+    (one tensor, as pyfunc serves it), and fine-tuning starts from those weights; the pretrained
+    model registered is the mean of its two epochs' weights, as asked."""
     source = ("--preset", "patient-specific", "--data-dir", str(shared_data_dir))
     source += ("--cache-dir", str(beat_cache), "--rr-features", "auto")
-    _run("pretrain", *source, "--patient", "200,213", "--epochs", "1")
+    _run("pretrain", *source, "--patient", "200,213", "--epochs", "2", "--average-last", "2")
+    pretrained = MlflowClient().get_model_version_by_alias(
+        "ecg-pretrained-patient-specific", "champion"
+    )
+    assert "of the mean of epochs 1-2," in pretrained.description
     _run("finetune", *source, "--patient", "213", "--epochs", "1")
     name = "ecg-finetuned-213-patient-specific"
     version = MlflowClient().get_model_version_by_alias(name, "champion")

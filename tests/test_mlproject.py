@@ -35,6 +35,7 @@ from ecg_platform.workflows.request import (
 )
 from ecg_platform.workflows.settings import (
     BEAT_PRETRAIN_AUGMENT,
+    INTER_PATIENT_AVERAGED_EPOCHS,
     REPORT_DIR,
     STUDY_GRID,
     stage_defaults,
@@ -190,19 +191,24 @@ def test_predict_defaults_resolve_to_the_patients_champion(
 
 
 @pytest.mark.parametrize("preset", ["patient-specific", "inter-patient"])
-def test_pretraining_on_a_beat_preset_augments_by_default(
+def test_pretraining_on_a_beat_preset_augments_and_averages_by_default(
     project: _project_spec.Project, source: DataSource, preset: str
 ) -> None:
-    """`augment=auto` is the preset's: 0.3 when pretraining beats (paper: 0, checked above); an
-    explicit value wins; the patient stages never augment."""
+    """`augment=auto` is the preset's: 0.3 when pretraining beats (paper: 0, checked above);
+    `average_last=auto`: 10 when pretraining inter-patient, else 0; an explicit value wins; the
+    patient stages never augment nor average."""
+    averaged = INTER_PATIENT_AVERAGED_EPOCHS if preset == "inter-patient" else 0
     pretrain = stage_request("pretrain", _parsed(project, "pretrain", preset=preset))
     assert pretrain.train.augment == BEAT_PRETRAIN_AUGMENT == 0.3
+    assert pretrain.train.average_last == averaged
     assert pretrain.per_patient == frozenset()  # auto here is the preset's, not the patient's
     reproduce = reproduce_request(_parsed(project, "reproduce", preset=preset))
-    assert reproduce.pretrain.augment == 0.3
+    assert (reproduce.pretrain.augment, reproduce.pretrain.average_last) == (0.3, averaged)
     assert reproduce.patient.augment == reproduce.finetune.augment == 0
-    given = _parsed(project, "pretrain", preset=preset, augment="0")
-    assert stage_request("pretrain", given).train.augment == 0
+    assert reproduce.patient.average_last == reproduce.finetune.average_last == 0
+    given = _parsed(project, "pretrain", preset=preset, augment="0", average_last="3")
+    explicit = stage_request("pretrain", given).train
+    assert (explicit.augment, explicit.average_last) == (0, 3)
 
 
 def test_median_deviation_and_rr_variability_are_choices_of_the_beat_presets(

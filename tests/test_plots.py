@@ -40,6 +40,15 @@ def test_training_curves_show_both_splits_and_the_best_epoch() -> None:
     assert png_bytes(figure).startswith(b"\x89PNG")
 
 
+def test_training_curves_shade_the_averaged_epochs_instead() -> None:
+    history = [record(epoch, 0.5 / epoch, 0.6 / epoch) for epoch in range(1, 6)]
+    loss_axes, _ = training_curves_figure(history, best_epoch=5, averaged_epochs=2).axes
+    assert len(loss_axes.get_lines()) == 2  # train and val; no best-epoch line
+    (span,) = loss_axes.patches
+    assert span.get_label() == "weights averaged (4-5)"
+    assert (span.get_x(), span.get_x() + span.get_width()) == (3.5, 5.5)
+
+
 def test_confusion_matrix_shows_counts_and_shares() -> None:
     figure = confusion_matrix_figure(tn=90, fp=10, fn=5, tp=15, title="patient 105, test")
     axes = figure.axes[0]

@@ -19,6 +19,7 @@ from torch import nn
 import ecg_platform.engine
 from ecg_platform.data.dataset import StudyData
 from ecg_platform.data.loaders import TensorSplit, patient_splits
+from ecg_platform.engine.checkpoint import load_checkpoint, save_checkpoint
 from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.history import EpochRecord, FitResult
 from ecg_platform.engine.inference import evaluate, predict_proba
@@ -79,6 +80,16 @@ class Recorder:
         self.models.append(model)
         if is_best:
             self.best_weights = copy.deepcopy(model.state_dict())
+
+
+class WeightsEachEpoch:
+    """A callback that keeps a copy of the weights after every epoch."""
+
+    def __init__(self) -> None:
+        self.weights: list[dict[str, torch.Tensor]] = []
+
+    def on_epoch_end(self, record: EpochRecord, model: nn.Module, is_best: bool) -> None:
+        self.weights.append(copy.deepcopy(model.state_dict()))
 
 
 class CrashAt:
@@ -153,6 +164,46 @@ def test_early_stopping_restores_the_best_weights(patient: dict[str, TensorSplit
     )
 
 
+@pytest.mark.parametrize(("average_last", "first_averaged"), [(2, 3), (9, 1)])
+def test_averaging_keeps_the_mean_of_the_last_epochs(
+    patient: dict[str, TensorSplit], average_last: int, first_averaged: int
+) -> None:
+    """The kept weights are the mean of the last `average_last` epochs' (all four when it asks
+    for more), and the validation metrics reported for them are theirs."""
+    config = FAST.replace(epochs=4, average_last=average_last)
+    model, kept = new_model(), WeightsEachEpoch()
+    result = train_model(model, patient["train"], patient["val"], config, [kept], progress=False)
+    averaged = kept.weights[first_averaged - 1 :]
+    for name, tensor in model.state_dict().items():
+        mean = torch.stack([weights[name] for weights in averaged]).mean(0)
+        torch.testing.assert_close(tensor, mean, rtol=1e-5, atol=1e-7, msg=name)
+    assert result.averaged_epochs == len(averaged)
+    assert result.kept == f"the mean of epochs {first_averaged}-4"
+    assert result.kept_val == result.averaged_val == score_model(model, patient["val"])
+    assert result.kept_val != result.best.val  # the best epoch is reported, not kept
+    plain = train_model(new_model(), patient["train"], patient["val"], FAST, progress=False)
+    assert (plain.kept_val, plain.kept) == (
+        plain.best.val,
+        f"epoch {plain.best_epoch} (lowest validation loss)",
+    )
+
+
+def test_averaging_refuses_early_stopping_and_another_last_epoch(
+    patient: dict[str, TensorSplit], tmp_path: Path
+) -> None:
+    train, val = patient["train"], patient["val"]
+    averaging = FAST.replace(average_last=2)
+    with pytest.raises(EcgPlatformError, match="needs a known last epoch"):
+        train_model(new_model(), train, val, averaging.replace(early_stopping=True))
+    with pytest.raises(EcgPlatformError, match="must be >= 0"):
+        train_model(new_model(), train, val, FAST.replace(average_last=-1))
+    path = tmp_path / "checkpoint.pt"
+    train_model(new_model(), train, val, averaging, checkpoint_path=path, progress=False)
+    longer = averaging.replace(epochs=3)
+    with pytest.raises(EcgPlatformError, match="resume it with 2 epochs"):
+        train_model(new_model(), train, val, longer, checkpoint_path=path, resume=True)
+
+
 def test_no_early_stop_before_the_minimum_epochs(patient: dict[str, TensorSplit]) -> None:
     config = FAST.replace(
         epochs=4,
@@ -165,16 +216,20 @@ def test_no_early_stop_before_the_minimum_epochs(patient: dict[str, TensorSplit]
     assert len(result.history) == 3 and result.stopped_early
 
 
-@pytest.mark.parametrize("augment", [0.0, 0.3], ids=["plain", "augmented"])
+@pytest.mark.parametrize(
+    ("augment", "average_last"), [(0.0, 0), (0.3, 0), (0.0, 3)], ids=["plain", "augmented", "mean"]
+)
 def test_resume_equals_an_uninterrupted_run(
-    patient: dict[str, TensorSplit], tmp_path: Path, augment: float
+    patient: dict[str, TensorSplit], tmp_path: Path, augment: float, average_last: int
 ) -> None:
+    """Killed at epoch 3 (the averaged run: one epoch into its mean of epochs 2-4)."""
     config = FAST.replace(
         epochs=4,
         weighted_sampling=True,
         scheduler="cycliclr",
         cyclic_half_cycle_epochs=1,
         augment=augment,
+        average_last=average_last,
     )
     train, val = patient["train"], patient["val"]
     whole = new_model()
@@ -188,9 +243,10 @@ def test_resume_equals_an_uninterrupted_run(
     resumed_model = new_model(seed=123)  # other initial weights: the checkpoint must win
     resumed = train_model(resumed_model, train, val, config, checkpoint_path=path, resume=True)
     assert outcomes(resumed) == outcomes(expected)
-    assert (resumed.best_epoch, resumed.best_val_loss) == (
+    assert (resumed.best_epoch, resumed.best_val_loss, resumed.kept_val) == (
         expected.best_epoch,
         expected.best_val_loss,
+        expected.kept_val,
     )
     assert_same_weights(resumed_model, whole)
     done_before = resumed.resumed_epochs
@@ -218,6 +274,24 @@ def test_resume_refuses_other_settings(patient: dict[str, TensorSplit], tmp_path
         )
     with pytest.raises(EcgPlatformError, match="needs a checkpoint path"):
         train_model(new_model(), patient["train"], patient["val"], FAST, resume=True)
+
+
+def test_a_checkpoint_older_than_a_setting_resumes_under_its_default(
+    patient: dict[str, TensorSplit], tmp_path: Path
+) -> None:
+    """A checkpoint written before `average_last` existed lacks it: it resumes with the default
+    (0), and refuses any other value as another setting."""
+    path = tmp_path / "checkpoint.pt"
+    train, val = patient["train"], patient["val"]
+    train_model(new_model(), train, val, FAST, checkpoint_path=path, progress=False)
+    state = load_checkpoint(path)
+    del state["config"]["average_last"], state["averaged"]
+    save_checkpoint(path, state)
+    resumed = train_model(new_model(), train, val, FAST, checkpoint_path=path, resume=True)
+    assert resumed.resumed_epochs == FAST.epochs
+    with pytest.raises(EcgPlatformError, match=r"average_last: 0 -> 2"):
+        averaging = FAST.replace(average_last=2)
+        train_model(new_model(), train, val, averaging, checkpoint_path=path, resume=True)
 
 
 def test_resume_refuses_another_models_checkpoint(

@@ -14,6 +14,7 @@ import click
 from ecg_platform.cli.types import (
     AUTO,
     NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
     POSITIVE_FLOAT,
     POSITIVE_INT,
     SEED,
@@ -27,7 +28,12 @@ from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import TRACKING, Stage
 from ecg_platform.workflows.executor_spec import BACKENDS
 from ecg_platform.workflows.request import PER_PATIENT_FIELDS
-from ecg_platform.workflows.settings import BEAT_PRETRAIN_AUGMENT, REPORT_DIR, stage_defaults
+from ecg_platform.workflows.settings import (
+    BEAT_PRETRAIN_AUGMENT,
+    INTER_PATIENT_AVERAGED_EPOCHS,
+    REPORT_DIR,
+    stage_defaults,
+)
 
 Decorated = TypeVar("Decorated", bound=Callable[..., Any])
 Decorator = Callable[[Decorated], Decorated]
@@ -58,6 +64,14 @@ TRAIN_FIELDS: dict[str, FieldOption] = {
         NON_NEGATIVE_FLOAT,
         preset_default=f"{BEAT_PRETRAIN_AUGMENT:g} when pretraining a beat preset, else 0",
     ),
+    "average_last": FieldOption(
+        "Keep the mean of the last N epochs' weights (all of them if fewer) instead of the "
+        "lowest validation loss's epoch; needs early stopping off (0: the best epoch's).",
+        NON_NEGATIVE_INT,
+        preset_default=(
+            f"{INTER_PATIENT_AVERAGED_EPOCHS} when pretraining the inter-patient preset, else 0"
+        ),
+    ),
     "early_stopping": FieldOption(
         "true: stop when validation loss has not improved for {early_stopping_patience} epochs "
         "(not before epoch {early_stopping_min_epochs})."
@@ -78,12 +92,14 @@ MODEL_FIELDS: dict[str, FieldOption] = {
     "kernel_size": FieldOption("Kernel size of the blocks' convolutions.", POSITIVE_INT),
 }
 # Training fields a command has no option for: the grid sets the per-patient ones, only
-# fine-tuning has a pretrained encoder to scale, and only pretraining augments (measured there).
+# fine-tuning has a pretrained encoder to scale, and only pretraining augments and averages
+# weights (measured there; the patient stages stop early).
+PRETRAINING_ONLY = frozenset({"augment", "average_last"})
 NOT_OPTIONS: dict[Stage, frozenset[str]] = {
     "pretrain": frozenset({"encoder_lr_scale"}),
-    "individual": frozenset({"encoder_lr_scale", "augment"}),
-    "finetune": frozenset({"augment"}),
-    "grid-search": PER_PATIENT_FIELDS | {"encoder_lr_scale", "augment"},
+    "individual": PRETRAINING_ONLY | {"encoder_lr_scale"},
+    "finetune": PRETRAINING_ONLY,
+    "grid-search": PER_PATIENT_FIELDS | PRETRAINING_ONLY | {"encoder_lr_scale"},
 }
 AUTO_NOTE = f" {AUTO}: the patient's grid-search winner, else the study's."
 

@@ -49,6 +49,7 @@ class FiniteFloat(click.FloatRange):
 
 
 POSITIVE_INT = WholeNumber(min=1)
+NON_NEGATIVE_INT = WholeNumber(min=0)
 SEED = WholeNumber(min=0, max=MAX_SEED)
 POSITIVE_FLOAT = FiniteFloat(min=0, min_open=True)
 NON_NEGATIVE_FLOAT = FiniteFloat(min=0)

@@ -30,6 +30,7 @@ class TrainConfig:
     weighted_sampling: bool = True
     augment: float = 0.0  # windows' random gain, offset and noise (engine.augment); 0: none
     encoder_lr_scale: float = 1.0  # the encoder's lr as a multiple of lr; 0 freezes it
+    average_last: int = 0  # keep the mean of the last N (or all) epochs' weights; 0: the best's
     early_stopping: bool = False
     early_stopping_patience: int = 5
     early_stopping_min_epochs: int = 10

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel
 
 from ecg_platform.data.loaders import EpochSampler, TensorSplit, batches, gather
 from ecg_platform.engine import objective
@@ -69,7 +70,8 @@ def fit(
 ) -> FitResult:
     """Train `model`'s parameter groups (an encoder at lr x `config.encoder_lr_scale`; 0 freezes
     it: `finetune_head`); return the history, with the weights of the epoch with the lowest
-    validation loss restored into `model`.
+    validation loss restored into `model` (`config.average_last` N: the mean of the last N
+    epochs' weights instead, all epochs' if fewer, validated once more).
 
     `metrics(labels, probabilities, threshold, loss)` scores every epoch's training and
     validation predictions, e.g. `evaluation.metrics.classification_metrics`.
@@ -146,7 +148,13 @@ def _fit(
                 callback.on_epoch_end(record, owner, is_best)
             if checkpoint_path is not None:
                 save_checkpoint(checkpoint_path, run.state())
-    trainee.load_state_dict(run.best_weights)
+    if run.averaged is None:
+        trainee.load_state_dict(run.best_weights)
+    else:
+        trainee.load_state_dict(run.averaged.module.state_dict())
+        with cpu_threads(config.threads, config.batch_size):
+            metrics_of_mean = evaluate(trainee, val, config.threshold, metrics=metrics)
+        run.result.averaged_val = metrics_of_mean
     return run.result
 
 
@@ -171,8 +179,10 @@ class _Run:
         self.schedule = LrSchedule(self.optimizer, config, self.steps)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.sampler = EpochSampler(train.y, config.weighted_sampling, self.generator)
-        self.result = FitResult()
+        self.result = FitResult(averaged_epochs=min(config.average_last, config.epochs))
         self.best_weights = self._weights()
+        # the running mean of the last epochs' weights, buffers included
+        self.averaged = AveragedModel(model, use_buffers=True) if config.average_last else None
 
     def _weights(self) -> dict[str, Tensor]:
         return {name: t.detach().clone() for name, t in self.model.state_dict().items()}
@@ -211,6 +221,8 @@ class _Run:
             seconds = time.perf_counter() - started
             record = EpochRecord(epoch, lr, train_metrics, val_metrics, seconds)
             is_best = self._add(record)
+            if self.averaged is not None and epoch > self.config.epochs - self.config.average_last:
+                self.averaged.update_parameters(self.model)
             summary = _summary(record, is_best)
             if bar.disable:
                 log.info("epoch %d/%d %s", epoch, self.config.epochs, summary)
@@ -247,11 +259,16 @@ class _Run:
             "best_weights": self.best_weights,
             "stopped_early": result.stopped_early,
             "rng": rng_state(self.generator),
+            "averaged": None if self.averaged is None else self.averaged.state_dict(),
         }
 
     def restore(self, state: dict[str, Any], path: Path) -> None:
         """Continue from `state()` saved at `path`, which must come from the same settings."""
-        check_resumable(state["config"], dataclasses.asdict(self.config), path)
+        saved = dataclasses.asdict(TrainConfig()) | state["config"]  # newer fields: defaults
+        check_resumable(saved, dataclasses.asdict(self.config), path)
+        if self.averaged is not None:
+            _check_averaged_window(saved["epochs"], self.config, path)
+            self.averaged.load_state_dict(state["averaged"])
         load_model_state(self.model, state["model"], path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["scheduler"])
@@ -262,6 +279,7 @@ class _Run:
             state["best_val_loss"],
             state["stopped_early"],
             resumed_epochs=len(state["history"]),
+            averaged_epochs=min(self.config.average_last, self.config.epochs),
         )
         restore_rng_state(state["rng"], self.generator)
 
@@ -282,6 +300,23 @@ def _check_inputs(train: TensorSplit, val: TensorSplit, config: TrainConfig) -> 
         raise EcgPlatformError("batch size and epochs must be at least 1")
     if config.augment < 0:
         raise EcgPlatformError(f"augmentation strength must be >= 0, got {config.augment}")
+    if config.average_last < 0:
+        raise EcgPlatformError(f"epochs to average must be >= 0, got {config.average_last}")
+    if config.average_last and config.early_stopping:
+        raise EcgPlatformError(
+            "averaging the last epochs' weights needs a known last epoch: turn early stopping "
+            "off, or average_last to 0"
+        )
+
+
+def _check_averaged_window(saved_epochs: int, config: TrainConfig, path: Path) -> None:
+    """A run that averages its last epochs cannot resume to another last epoch: the mean
+    already taken would cover other epochs than the new run's last ones."""
+    if saved_epochs != config.epochs:
+        raise EcgPlatformError(
+            f"checkpoint {path} averages the last {config.average_last} of {saved_epochs} "
+            f"epochs; resume it with {saved_epochs} epochs, or delete it to start afresh"
+        )
 
 
 def _progress_bar(enabled: bool, epoch: int, config: TrainConfig, steps: int) -> Any:

@@ -27,15 +27,24 @@ def agg_figure(width: float, height: float) -> Figure:
     return figure
 
 
-def training_curves_figure(history: Sequence[EpochRecord], best_epoch: int) -> Figure:
-    """Loss and balanced accuracy per epoch, train vs validation, the best epoch marked."""
+def training_curves_figure(
+    history: Sequence[EpochRecord], best_epoch: int, averaged_epochs: int = 0
+) -> Figure:
+    """Loss and balanced accuracy per epoch, train vs validation, the kept weights marked: the
+    best epoch, or the span of the last `averaged_epochs` whose mean was kept."""
     figure = agg_figure(10, 4)
     epochs = [record.epoch for record in history]
     for axes, (metric, label) in zip(figure.subplots(1, 2), CURVES, strict=True):
         for split in ("train", "val"):
             values = [getattr(record, split)[metric] for record in history]
             axes.plot(epochs, values, marker="o", markersize=3, label=split)
-        axes.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch ({best_epoch})")
+        if averaged_epochs:
+            first, last = epochs[-averaged_epochs], epochs[-1]
+            span = f"weights averaged ({first}-{last})"
+            axes.axvspan(first - 0.5, last + 0.5, color="grey", alpha=0.15, label=span)
+        else:
+            best = f"best epoch ({best_epoch})"
+            axes.axvline(best_epoch, color="grey", linestyle="--", label=best)
         axes.set(xlabel="epoch", ylabel=label, title=label)
         axes.grid(alpha=0.3)
         axes.legend()

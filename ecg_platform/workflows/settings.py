@@ -21,6 +21,9 @@ FINETUNE_DEFAULTS = PATIENT_DEFAULTS.replace(encoder_lr_scale=0.0)  # the study:
 # Pretraining on a beat preset augments the windows (engine.augment): the DS1 model then finds
 # the other patients' S beats (docs/results.md section 6). The paper preset stays the study's.
 BEAT_PRETRAIN_AUGMENT = 0.3
+# Inter-patient pretraining keeps the mean of its last epochs' weights: the lowest-DS1-loss epoch
+# moved the generic DS2 SVEB F1 by 17 points between machines (docs/results.md section 6).
+INTER_PATIENT_AVERAGED_EPOCHS = 10
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,14 @@ class GridSpec:
 
 def stage_defaults(stage: Stage, data: ProtocolConfig | None = None) -> TrainConfig:
     """The training defaults of a stage (the grid search's are those of its mode) on `data`'s
-    preset (pretraining augments on the beat presets)."""
+    preset (pretraining augments on the beat presets and averages on the inter-patient one)."""
     defaults = {"pretrain": PRETRAIN_DEFAULTS, "finetune": FINETUNE_DEFAULTS}.get(
         stage, PATIENT_DEFAULTS
     )
-    if stage == "pretrain" and isinstance(data, BeatConfig):
-        return defaults.replace(augment=BEAT_PRETRAIN_AUGMENT)
-    return defaults
+    if stage != "pretrain" or not isinstance(data, BeatConfig):
+        return defaults
+    averaged = INTER_PATIENT_AVERAGED_EPOCHS if data.protocol == "inter-patient" else 0
+    return defaults.replace(augment=BEAT_PRETRAIN_AUGMENT, average_last=averaged)
 
 
 def _study_file() -> dict:

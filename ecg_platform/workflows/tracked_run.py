@@ -156,18 +156,17 @@ def train_and_track(
     example = splits["test"].take(slice(0, INPUT_EXAMPLE_ROWS))
     features = None if example.features is None else example.features.cpu().numpy()
     name = TRACKING.registered_model(stage, patient, model_family(data))
-    val_accuracy = result.best.val["balanced_accuracy"]
+    val_loss, val_accuracy = (result.kept_val[key] for key in ("loss", "balanced_accuracy"))
     description = (
         f"{stage} {patient}: data config {data.hash()} (preset {data.preset}), validation loss "
-        f"{result.best_val_loss:.4f} and balanced accuracy {val_accuracy:.4f} at epoch "
-        f"{result.best_epoch}, test balanced accuracy {test['balanced_accuracy']:.4f}; "
-        f"run {run.run_id}"
+        f"{val_loss:.4f} and balanced accuracy {val_accuracy:.4f} of {result.kept}, "
+        f"test balanced accuracy {test['balanced_accuracy']:.4f}; run {run.run_id}"
     )
     version = register_model(
         log_model(model, example.x.cpu().numpy(), features),
         name,
         {
-            "val_loss": result.best_val_loss,
+            "val_loss": val_loss,
             "val_balanced_accuracy": val_accuracy,
             DATA_HASH_TAG: data.hash(),
         },
@@ -204,7 +203,8 @@ def log_figures(
 ) -> None:
     """Training curves and the test confusion matrix (2 x 2, or K x K), under `figures/`."""
     run.log_figure(
-        training_curves_figure(result.history, result.best_epoch), "figures/training_curves.png"
+        training_curves_figure(result.history, result.best_epoch, result.averaged_epochs),
+        "figures/training_curves.png",
     )
     if len(class_names) == 2:
         counts = (int(test[key]) for key in ("tn", "fp", "fn", "tp"))
