@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 
 import numpy as np
+from entry import run_main
 
 from ecg_platform.data.beat_config import BEAT_PRESETS, beat_config
 from ecg_platform.data.config import resolve_cache_dir
@@ -138,4 +139,4 @@ def figures(found: Mapping[str, Mapping[str, float]]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

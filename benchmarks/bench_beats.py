@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from entry import run_main
 from timing import wall_and_cpu
 
 from ecg_platform.data.beat_config import beat_config
@@ -70,4 +71,4 @@ def _measure(data_dir: Path, scratch: Path, repeats: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -17,6 +17,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+from entry import run_main
 from timing import summary_row, wall_and_cpu
 
 from ecg_platform.data.config import data_config
@@ -82,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

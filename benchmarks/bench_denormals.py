@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import torch
+from entry import run_main
 
 from ecg_platform.data.config import data_config, resolve_cache_dir
 from ecg_platform.data.loaders import tensor_splits
@@ -67,4 +68,4 @@ def _epoch_seconds(preset: str, epochs: int, data_dir: str | None, flush: bool) 
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

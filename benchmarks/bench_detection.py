@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from entry import run_main
 
 from ecg_platform.data.protocols import NON_PACED
 from ecg_platform.data.qrs import annotated_beats, detect_beats
@@ -79,4 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -37,6 +37,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from entry import run_main
 from ray_cluster import free_port, local_ray_cluster  # sets Ray's loopback env
 
 from ecg_platform.data.config import data_config
@@ -231,4 +232,4 @@ def _write_rate(uri: str) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

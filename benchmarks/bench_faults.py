@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psutil
+from entry import run_main
 from mlflow import MlflowClient
 
 from ecg_platform.tracking.model_serving import free_port
@@ -559,4 +560,4 @@ def _table(outcomes: list[Outcome]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from entry import run_main
 
 from ecg_platform.data.config import data_config, resolve_cache_dir
 from ecg_platform.data.dataset import load_study
@@ -71,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+from entry import run_main
 from mlflow import MlflowClient
 
 from ecg_platform.data.beat_config import BeatConfig
@@ -246,4 +247,4 @@ def _indices(names: np.ndarray, data: BeatConfig) -> np.ndarray:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -24,6 +24,7 @@ from pathlib import Path
 import mlflow
 import requests
 import torch
+from entry import run_main
 from timing import wall_and_cpu
 
 from ecg_platform.data.qrs import detect_beats
@@ -131,4 +132,4 @@ def _rest_table(record: Path, store: Path, n_requests: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

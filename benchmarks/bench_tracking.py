@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import mlflow
+from entry import run_main
 from timing import summary_row, wall_and_cpu
 
 from ecg_platform.data.config import data_config
@@ -123,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -18,6 +18,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from entry import run_main
+
 from ecg_platform.data.config import data_config, resolve_cache_dir
 from ecg_platform.workflows.settings import PRETRAIN_DEFAULTS
 
@@ -118,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from entry import run_main
 
 from ecg_platform.data.beat_config import BeatConfig
 from ecg_platform.data.config import resolve_cache_dir
@@ -103,4 +104,4 @@ def _line(
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

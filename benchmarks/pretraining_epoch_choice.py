@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import torch
 from ablate_beats import confusion_of, figures
+from entry import run_main
 from torch import Tensor, nn
 
 from ecg_platform.data.beat_config import BEAT_PRESETS, beat_config
@@ -119,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
