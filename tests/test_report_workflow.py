@@ -15,9 +15,10 @@ from ecg_platform.data.config import data_config
 from ecg_platform.data.patients import PatientSelection
 from ecg_platform.data.source import DataSource
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.tracking.run_search import get_run
 from ecg_platform.tracking.runs import TrackedRun, stage_run
 from ecg_platform.tracking.schema import TRACKING
-from ecg_platform.workflows.report import report
+from ecg_platform.workflows.report import pretraining_figure, report
 from ecg_platform.workflows.request import ReportRequest
 
 DATA = data_config("paper")
@@ -49,9 +50,10 @@ def _patient_run(
     return run.run_id
 
 
-def _pretrain_run() -> str:
-    """A finished pretraining run with three epochs of curves, epoch 2 kept."""
+def _pretrain_run(params: dict[str, int] | None = None) -> str:
+    """A finished pretraining run with three epochs of curves, epoch 2 the best."""
     with stage_run("pretrain", "all", {"data_config_hash": DATA.hash()}) as run:
+        run.log_params(params or {})
         for epoch, loss in enumerate((0.6, 0.3, 0.4), start=1):
             curves = {"loss": loss, "balanced_accuracy": 1 - loss}
             metrics = {f"{split}_{k}": v for split in ("train", "val") for k, v in curves.items()}
@@ -146,3 +148,22 @@ def test_report_without_runs_says_what_to_run(
     assert result.exit_code == 1
     assert "Error: no finished individual or finetune runs" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("params", "title", "span"),
+    [
+        ({}, "epoch 2 kept", None),  # a run from before weight averaging
+        ({"train.average_last": 0}, "epoch 2 kept", None),
+        ({"train.average_last": 2}, "the last 2 epochs' mean kept", (1.5, 3.5)),
+        ({"train.average_last": 10}, "the last 3 epochs' mean kept", (0.5, 3.5)),  # all three
+    ],
+)
+def test_the_pretraining_figure_names_the_weights_kept(
+    mlflow_store: str, params: dict[str, int], title: str, span: tuple[float, float] | None
+) -> None:
+    run_id = _pretrain_run(params)
+    figure = pretraining_figure(get_run(run_id))
+    assert figure.get_suptitle() == f"Pretraining, run {run_id}: {title}"
+    shaded = [(p.get_x(), p.get_x() + p.get_width()) for p in figure.axes[0].patches]
+    assert shaded == ([] if span is None else [span])

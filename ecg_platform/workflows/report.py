@@ -133,7 +133,8 @@ def pretraining_figure(run: RunRecord) -> Figure:
         for epoch in sorted(history["val_loss"])
     ]
     best_epoch = int(run.metrics.get("best_epoch", 0))
-    averaged = int(run.params.get(train_param("average_last"), 0))  # older runs: none
+    asked = int(run.params.get(train_param("average_last"), 0))  # older runs: none
+    averaged = min(asked, len(records))  # all epochs when there were fewer
     figure = training_curves_figure(records, best_epoch, averaged)
     kept = f"the last {averaged} epochs' mean" if averaged else f"epoch {best_epoch}"
     figure.suptitle(f"Pretraining, run {run.run_id}: {kept} kept")
