@@ -1,9 +1,11 @@
 """Which pretraining weights to keep: the held-out validation loss's best epoch (what the engine
-keeps), or a choice that does not hang on one epoch's validation loss. One pretraining per seed
-through the platform's data layer and engine (no MLflow) keeps every epoch's weights; each rule
-below, fixed before any DS2 figure is read, then gives the generic model's gross DS2 VEB/SVEB.
+kept before `average_last`), or a choice that does not hang on one epoch's validation loss. One
+pretraining per seed through the platform's data layer and engine (no MLflow) keeps every
+epoch's weights; each rule below, fixed before any DS2 figure is read, then gives the generic
+model's gross DS2 VEB/SVEB.
 The per-epoch DS2 rows show how much the figures move from one epoch to the next (they choose
-nothing). For deciding whether a steadier rule is worth an engine option and a `reproduce`.
+nothing). It decided the engine's `average_last` (on for inter-patient pretraining), which
+is off here: every rule is applied to the same run afterwards.
 
     python benchmarks/pretraining_epoch_choice.py [--preset inter-patient] [--seeds 42 43 44]
 """
@@ -93,7 +95,7 @@ def main() -> None:
         seed_everything(seed)
         model = build_model(model_config, config.input_length)
         kept = EveryEpoch()
-        train = stage_defaults("pretrain", config).replace(seed=seed)
+        train = stage_defaults("pretrain", config).replace(seed=seed, average_last=0)
         train = train.replace(epochs=args.epochs or train.epochs)
         result = fit(
             model,
