@@ -18,7 +18,7 @@ from ecg_platform.tracking.schema import CHECKPOINT_KEY_TAG, FAILURE_TAG
 from ecg_platform.tracking.store import prepare_store
 from ecg_platform.workflows.resumable_run import CHECKPOINT_FOLDER, resumable_run, settings_key
 
-EPOCHS = 20
+EPOCHS = 12  # killed after 3: nine epochs (6-9 s) to notice and kill it in
 
 
 def _individual(data_dir: Path, cache: Path, epochs: int = EPOCHS) -> list[str]:
