@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:
     from ecg_platform.engine.history import EpochRecord
 
-CURVES = (("loss", "Loss (binary cross-entropy)"), ("balanced_accuracy", "Balanced accuracy"))
+CURVES = (("loss", "Loss (cross-entropy)"), ("balanced_accuracy", "Balanced accuracy"))
 CLASS_NAMES = ("normal", "abnormal")
 
 
