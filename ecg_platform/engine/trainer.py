@@ -148,14 +148,7 @@ def _fit(
                 callback.on_epoch_end(record, owner, is_best)
             if checkpoint_path is not None:
                 save_checkpoint(checkpoint_path, run.state())
-    if run.averaged is None:
-        trainee.load_state_dict(run.best_weights)
-    else:
-        trainee.load_state_dict(run.averaged.module.state_dict())
-        with cpu_threads(config.threads, config.batch_size):
-            metrics_of_mean = evaluate(trainee, val, config.threshold, metrics=metrics)
-        run.result.averaged_val = metrics_of_mean
-    return run.result
+        return run.finish(val)
 
 
 class _Run:
@@ -245,6 +238,17 @@ class _Run:
         )
         return is_best
 
+    def finish(self, val: TensorSplit) -> FitResult:
+        """Load the weights kept into the model: the best epoch's, or the running mean of the
+        last epochs', which is validated once more."""
+        if self.averaged is None:
+            self.model.load_state_dict(self.best_weights)
+        else:
+            self.model.load_state_dict(self.averaged.module.state_dict())
+            threshold = self.config.threshold
+            self.result.averaged_val = evaluate(self.model, val, threshold, metrics=self.metrics)
+        return self.result
+
     def state(self) -> dict[str, Any]:
         """Everything a resumed run needs to continue exactly where this one is."""
         result = self.result
@@ -279,7 +283,7 @@ class _Run:
             state["best_val_loss"],
             state["stopped_early"],
             resumed_epochs=len(state["history"]),
-            averaged_epochs=min(self.config.average_last, self.config.epochs),
+            averaged_epochs=self.result.averaged_epochs,
         )
         restore_rng_state(state["rng"], self.generator)
 
