@@ -55,6 +55,19 @@ def test_a_repeated_patient_trains_once(
     assert "mlflow.parentRunId" not in run.data.tags
 
 
+def test_averaging_with_early_stopping_is_one_line_and_no_run(
+    mlflow_store: str, excerpt_dir: Path
+) -> None:
+    args = ["pretrain", "--data-dir", str(excerpt_dir), "--average-last", "5"]
+    result = CliRunner().invoke(cli, [*args, "--early-stopping", "true", "--epochs", "1"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: averaging the last epochs' weights needs a known last epoch: turn early "
+        "stopping off, or average_last to 0\n"
+    )
+    assert _all_runs() == []
+
+
 @pytest.mark.parametrize("command", ["pretrain", "individual", "grid-search", "reproduce"])
 def test_an_unknown_preset_stops_before_the_tracking_store_is_opened(
     excerpt_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ecg_platform.errors import EcgPlatformError
+
 Optimizer = Literal["adam", "sgd"]
 Scheduler = Literal["reducelr", "cycliclr", "cosine", "none"]
 DEFAULT_TRAIN_SEED = 42
@@ -38,6 +40,17 @@ class TrainConfig:
     seed: int = DEFAULT_TRAIN_SEED
     device: str = "auto"
     threads: int = 0  # CPU threads; 0: one for batches of 8 or fewer, else torch's default
+
+    def __post_init__(self) -> None:
+        """Refuse settings that contradict each other when they are made (at the command line's
+        edge, before any run exists), not when training starts."""
+        if self.average_last < 0:
+            raise EcgPlatformError(f"epochs to average must be >= 0, got {self.average_last}")
+        if self.average_last and self.early_stopping:
+            raise EcgPlatformError(
+                "averaging the last epochs' weights needs a known last epoch: turn early "
+                "stopping off, or average_last to 0"
+            )
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed."""

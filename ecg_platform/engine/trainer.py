@@ -304,13 +304,6 @@ def _check_inputs(train: TensorSplit, val: TensorSplit, config: TrainConfig) -> 
         raise EcgPlatformError("batch size and epochs must be at least 1")
     if config.augment < 0:
         raise EcgPlatformError(f"augmentation strength must be >= 0, got {config.augment}")
-    if config.average_last < 0:
-        raise EcgPlatformError(f"epochs to average must be >= 0, got {config.average_last}")
-    if config.average_last and config.early_stopping:
-        raise EcgPlatformError(
-            "averaging the last epochs' weights needs a known last epoch: turn early stopping "
-            "off, or average_last to 0"
-        )
 
 
 def _check_averaged_window(saved_epochs: int, config: TrainConfig, path: Path) -> None:
