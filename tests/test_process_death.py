@@ -4,6 +4,7 @@ the runs it left RUNNING as FAILED."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,8 +14,6 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
-
-from ecg_platform.tracking.store import prepare_store
 
 DEADLINE_S = 180.0
 
@@ -55,10 +54,10 @@ def _wait_for(condition, what: str, timeout: float = DEADLINE_S):
 
 @pytest.mark.slow
 def test_kill_9_leaves_no_worker_alive_and_the_next_command_ends_its_runs_failed(
-    excerpt_dir: Path, tmp_path: Path
+    excerpt_dir: Path, tmp_path: Path, empty_mlflow_db: Path
 ) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    prepare_store(uri)  # polling a store the command is still creating races its migration
+    shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")  # polling a store being made races it
     args = ["individual", "--patient", "all", "--workers", "2", "--data-dir", str(excerpt_dir)]
     args += ["--cache-dir", str(tmp_path / "cache"), "--epochs", "500", "--early-stopping", "false"]
     command = _platform(*args, cwd=tmp_path, uri=uri)

@@ -4,6 +4,7 @@ uninterrupted run's result; other settings start a run of their own."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,6 @@ from test_process_death import _platform, _runs, _wait_for
 
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.schema import CHECKPOINT_KEY_TAG, FAILURE_TAG
-from ecg_platform.tracking.store import prepare_store
 from ecg_platform.workflows.resumable_run import CHECKPOINT_FOLDER, resumable_run, settings_key
 
 EPOCHS = 12  # killed after 3: nine epochs (6-9 s) to notice and kill it in
@@ -39,10 +39,10 @@ def _test_metrics(client: MlflowClient, run_id: str) -> dict[str, float]:
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_into_its_own_run_with_the_uninterrupted_result(
-    excerpt_dir: Path, tmp_path: Path
+    excerpt_dir: Path, tmp_path: Path, empty_mlflow_db: Path
 ) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    prepare_store(uri)  # polling a store the command is still creating races its migration
+    shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")  # polling a store being made races it
     client = MlflowClient(uri)
     cache = tmp_path / "cache"
     command = _platform(*_individual(excerpt_dir, cache), cwd=tmp_path, uri=uri)
