@@ -137,9 +137,9 @@ def test_median_deviation_is_from_the_median_of_each_parts_least_premature_quart
 
 
 def test_a_later_extraction_field_at_its_default_leaves_every_hash_as_it_was() -> None:
-    """Caches and runs of the configs from before `median_deviation`, `rr_variability` and
-    `rr_part_median` keep their keys; the inter-patient preset, which turns the first on, has the
-    key of its runs made with the option (docs/results.md section 6)."""
+    """Caches and runs of the configs from before `median_deviation` and `rr_variability` keep
+    their keys; the inter-patient preset, which turns the first on, has the key of its runs made
+    with the option (docs/results.md section 6)."""
     config = beat_config("patient-specific")
     assert "median_deviation" not in config.to_dict()["extraction"]
     assert config.hash() == "897fd5d602ee" and DEFAULT.hash() == "975eeddc9111"
@@ -151,9 +151,6 @@ def test_a_later_extraction_field_at_its_default_leaves_every_hash_as_it_was() -
     variability = dataclasses.replace(inter_patient.extraction, rr_variability=True)
     assert dataclasses.replace(inter_patient, extraction=variability).side_features == 6
     assert "rr_variability" not in inter_patient.to_dict()["extraction"]
-    assert "rr_part_median" not in inter_patient.to_dict()["extraction"]
-    part_median = dataclasses.replace(inter_patient.extraction, rr_part_median=True)
-    assert dataclasses.replace(inter_patient, extraction=part_median).side_features == 7
 
 
 def test_percentile_scaling_gives_a_records_training_and_test_parts_one_amplitude(
@@ -195,18 +192,14 @@ def _reference_rr(samples: np.ndarray, local_beats: int, fs: float = 360.0) -> n
         local = sum(previous) / len(previous) if previous else np.nan
         cv = float(np.std(previous)) / local if previous else np.nan
         rows.append([pre, post, local, pre / local, post / local, cv])
-    median = float(np.median(np.diff(samples))) / fs
-    rows = np.array(rows)
-    return np.column_stack([rows, rows[:, 0] / median, rows[:, 2] / median])
+    return np.array(rows)
 
 
 def test_rr_features_match_a_plain_loop_and_never_cross_the_cut(shared_data_dir: Path) -> None:
     """Record 201 (atrial fibrillation and flutter episodes, so the intervals vary): the five
-    RR features, with `rr_variability` the sixth and with `rr_part_median` the previous interval
-    and the local mean over the part's median interval, as a plain loop over each part computes."""
+    RR features, and with `rr_variability` the sixth, as a plain loop over each part computes."""
     record = read_record(shared_data_dir, "201")
-    every = dataclasses.replace(DEFAULT, rr_variability=True, rr_part_median=True)
-    beats = extract_beats(record, every)
+    beats = extract_beats(record, dataclasses.replace(DEFAULT, rr_variability=True))
     is_beat = aami_classes(record.annotation_symbols) != NOT_A_BEAT
     samples = record.annotation_samples[is_beat]
     assert tuple(RR_FEATURES) == (
@@ -216,12 +209,7 @@ def test_rr_features_match_a_plain_loop_and_never_cross_the_cut(shared_data_dir:
         "pre_over_local",
         "post_over_local",
     )
-    assert every.rr_feature_names[5:] == (
-        "local_rr_cv",
-        "pre_over_part_median",
-        "local_over_part_median",
-    )
-    assert beats.rr.shape[1] == 8 and extract_beats(record, DEFAULT).rr.shape[1] == 5
+    assert beats.rr.shape[1] == 6 and extract_beats(record, DEFAULT).rr.shape[1] == 5
     for segment, part in enumerate((samples < FIVE_MINUTES, samples >= FIVE_MINUTES)):
         reference = _reference_rr(samples[part], DEFAULT.rr_local_beats)
         kept = beats.segment == segment

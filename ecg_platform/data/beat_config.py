@@ -20,11 +20,9 @@ BeatProtocol = Literal["patient-specific", "inter-patient"]
 CommonPool = Literal["whole-record", "first-minutes"]
 PROTOCOLS: tuple[str, ...] = ("patient-specific", "inter-patient")
 COMMON_POOLS: tuple[str, ...] = ("whole-record", "first-minutes")
-# BeatExtraction fields added since stores exist: hashed only when set
-_LATER_FIELDS = ("median_deviation", "rr_variability", "rr_part_median")
+_LATER_FIELDS = ("median_deviation", "rr_variability")  # BeatExtraction fields hashed when set
 RR_FEATURES = ("pre_rr_s", "post_rr_s", "local_rr_s", "pre_over_local", "post_over_local")
 RR_VARIABILITY_FEATURE = "local_rr_cv"  # appended to RR_FEATURES with `rr_variability`
-RR_PART_MEDIAN_FEATURES = ("pre_over_part_median", "local_over_part_median")  # then these
 
 
 def _short_hash(payload: dict[str, Any]) -> str:
@@ -69,12 +67,6 @@ class BeatExtraction:
     # generic DS2 SVEB F1 63.0 -> 57.9 (+11.8, -5.8, -21.3 by seed), VEB F1 90.2 -> 91.6
     # (docs/results.md section 6).
     rr_variability: bool = False
-    # Two more RR features: the previous interval and the local mean over the median interval of
-    # the beat's part (no label read, as the reference beat). Against the 10-beat local mean a
-    # beat inside a run of supraventricular tachycardia is not premature (345 of DS1's 942 S
-    # beats, 287 of them faster than their part's median by 20% or more), so the network learns
-    # S calls from the shape alone; the part's median tells the run from the patient's usual rate.
-    rr_part_median: bool = False
 
     def __post_init__(self) -> None:
         if self.before_s <= 0 or self.after_s <= 0 or self.input_length < 2:
@@ -101,9 +93,7 @@ class BeatExtraction:
     @property
     def rr_feature_names(self) -> tuple[str, ...]:
         """The columns of the extracted RR features."""
-        variability = (RR_VARIABILITY_FEATURE,) if self.rr_variability else ()
-        part_median = RR_PART_MEDIAN_FEATURES if self.rr_part_median else ()
-        return (*RR_FEATURES, *variability, *part_median)
+        return (*RR_FEATURES, RR_VARIABILITY_FEATURE) if self.rr_variability else RR_FEATURES
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, but those added since stores exist left out at their defaults, so that

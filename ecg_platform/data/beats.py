@@ -90,7 +90,9 @@ def beat_inputs(
     recording as a single segment, bounds [0, n])."""
     segment = (np.searchsorted(bounds, samples, side="right") - 1).clip(0, bounds.size - 2)
     before, after = extraction.window_samples(fs)
-    rr, has_neighbours = rr_features(samples, segment, fs, extraction)
+    rr, has_neighbours = rr_features(
+        samples, segment, fs, extraction.rr_local_beats, extraction.rr_variability
+    )
     fits = (samples - before >= bounds[segment]) & (samples + after <= bounds[segment + 1])
     keep = fits & has_neighbours
     filtered = preprocess_segments(signal, fs, extraction, bounds, before + after)
@@ -174,20 +176,21 @@ def resampling_matrix(length: int, input_length: int) -> np.ndarray:
 
 
 def rr_features(
-    samples: np.ndarray, segment: np.ndarray, fs: float, extraction: BeatExtraction
+    samples: np.ndarray,
+    segment: np.ndarray,
+    fs: float,
+    local_beats: int,
+    variability: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The RR features of `extraction.rr_feature_names` (seconds and ratios, one column each), and
-    which beats have both neighbours: the five of `RR_FEATURES`; with `rr_variability` the local
-    intervals' coefficient of variation (std / mean); with `rr_part_median` the previous
-    interval and the local mean over the median interval of the beat's segment.
+    """RR features (n, 5) in seconds and ratios, and which beats have both neighbours; with
+    `variability` a sixth column, the local intervals' coefficient of variation (std / mean).
 
     Intervals never cross a segment edge. The local mean is causal: the mean of the beat's own
-    previous interval and up to `rr_local_beats - 1` before it; the part's median reads the
-    whole segment, so no feature of a beat in the first segment depends on the second. Beats
-    without a neighbour in their segment get NaN."""
+    previous interval and up to `local_beats - 1` before it, so no feature of a beat in the first
+    segment depends on the second. Beats without a neighbour in their segment get NaN."""
     n = samples.size
     if n == 0:
-        return np.empty((0, len(extraction.rr_feature_names))), np.empty(0, dtype=bool)
+        return np.empty((0, len(RR_FEATURES) + variability)), np.empty(0, dtype=bool)
     index = np.arange(n)
     starts_segment = np.r_[True, segment[1:] != segment[:-1]]
     ends_segment = np.r_[segment[1:] != segment[:-1], True]
@@ -195,28 +198,15 @@ def rr_features(
     intervals = np.diff(samples) / fs  # intervals[j]: beat j to beat j + 1
     pre = np.where(starts_segment, np.nan, np.r_[np.nan, intervals])
     post = np.where(ends_segment, np.nan, np.r_[intervals, np.nan])
-    low = np.maximum(first, index - extraction.rr_local_beats)
+    low = np.maximum(first, index - local_beats)
     count = index - low
     with np.errstate(invalid="ignore", divide="ignore"):
         local = _window_mean(intervals, low, index, count)
         columns = [pre, post, local, pre / local, post / local]
-        if extraction.rr_variability:
+        if variability:
             spread = _window_mean(intervals**2, low, index, count) - local**2
             columns.append(np.sqrt(np.maximum(spread, 0.0)) / local)
-        if extraction.rr_part_median:
-            median = _part_median(pre, segment)
-            columns += [pre / median, local / median]
     return np.stack(columns, axis=1), ~(starts_segment | ends_segment)
-
-
-def _part_median(pre: np.ndarray, segment: np.ndarray) -> np.ndarray:
-    """Per beat, the median previous interval of its segment (NaN for a segment without one)."""
-    median = np.full(pre.shape, np.nan)
-    for part in np.unique(segment):
-        rows = segment == part
-        if np.isfinite(pre[rows]).any():
-            median[rows] = np.nanmedian(pre[rows])
-    return median
 
 
 def _window_mean(
