@@ -73,21 +73,24 @@ def main() -> None:
         return build_model(model_config, config.input_length)
 
     def trained(
-        model: Classifier, splits: Mapping[str, TensorSplit], train: TrainConfig
+        model: Classifier,
+        splits: Mapping[str, TensorSplit],
+        train: TrainConfig,
+        progress: bool = False,
     ) -> Classifier:
         fit(
             model,
             splits["train"],
             splits["val"],
             train,
-            progress=False,
+            progress=progress,
             metrics=classification_metrics,
         )
         return model
 
     started = time.perf_counter()
     pooled = tensor_splits(study.split_arrays(patients), "cpu")
-    generic = trained(new_model(), pooled, pretrain)
+    generic = trained(new_model(), pooled, pretrain, progress=True)  # on stderr: the long part
     print(f"pretraining: {time.perf_counter() - started:.0f} s", flush=True)
     # inter-patient: the held-out DS1 records; patient-specific: the first minutes' 20%
     validation_matrix = confusion_of(generic, pooled["val"], classes)
