@@ -66,13 +66,20 @@ def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def empty_store_uri(tmp_path: Path, empty_mlflow_db: Path) -> str:
+    """The URI of a migrated, empty sqlite store in tmp_path, for the commands a test starts
+    (a test that polls a store the command is still creating races its migration)."""
+    shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")
+    return f"sqlite:///{tmp_path}/mlflow.db"
+
+
+@pytest.fixture
 def mlflow_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_db: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store_uri: str
 ) -> Iterator[str]:
     """A fresh sqlite tracking store whose artifacts stay in tmp (the working directory moves)."""
     monkeypatch.chdir(tmp_path)
-    shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = empty_store_uri
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     yield uri

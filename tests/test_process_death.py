@@ -4,7 +4,6 @@ the runs it left RUNNING as FAILED."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -54,10 +53,9 @@ def _wait_for(condition, what: str, timeout: float = DEADLINE_S):
 
 @pytest.mark.slow
 def test_kill_9_leaves_no_worker_alive_and_the_next_command_ends_its_runs_failed(
-    excerpt_dir: Path, tmp_path: Path, empty_mlflow_db: Path
+    excerpt_dir: Path, tmp_path: Path, empty_store_uri: str
 ) -> None:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")  # polling a store being made races it
+    uri = empty_store_uri
     args = ["individual", "--patient", "all", "--workers", "2", "--data-dir", str(excerpt_dir)]
     args += ["--cache-dir", str(tmp_path / "cache"), "--epochs", "500", "--early-stopping", "false"]
     command = _platform(*args, cwd=tmp_path, uri=uri)

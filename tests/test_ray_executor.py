@@ -5,7 +5,6 @@ killed mid-job, the refusals, and Ray left unimported unless asked for."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -176,10 +175,9 @@ def test_a_cluster_is_refused_a_store_that_only_this_machine_reaches(
 
 @pytest.mark.slow
 def test_a_local_ray_of_this_machine_shares_its_sqlite_store(
-    excerpt_dir: Path, tmp_path: Path, empty_mlflow_db: Path
+    excerpt_dir: Path, tmp_path: Path, empty_store_uri: str
 ) -> None:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")
+    uri = empty_store_uri
     command = [str(Path(sys.executable).parent / "ecg-platform"), "individual"]
     command += ["--data-dir", str(excerpt_dir), "--patient", ",".join(PATIENTS), "--epochs", "1"]
     command += ["--executor", "ray", "--workers", "2"]

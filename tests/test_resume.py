@@ -4,7 +4,6 @@ uninterrupted run's result; other settings start a run of their own."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -39,10 +38,9 @@ def _test_metrics(client: MlflowClient, run_id: str) -> dict[str, float]:
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_into_its_own_run_with_the_uninterrupted_result(
-    excerpt_dir: Path, tmp_path: Path, empty_mlflow_db: Path
+    excerpt_dir: Path, tmp_path: Path, empty_store_uri: str
 ) -> None:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")  # polling a store being made races it
+    uri = empty_store_uri
     client = MlflowClient(uri)
     cache = tmp_path / "cache"
     command = _platform(*_individual(excerpt_dir, cache), cwd=tmp_path, uri=uri)
