@@ -17,11 +17,12 @@ import dataclasses
 import json
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from entry import run_main
 
-from ecg_platform.data.beat_config import BEAT_PRESETS, beat_config
+from ecg_platform.data.beat_config import BEAT_PRESETS, BeatExtraction, beat_config
 from ecg_platform.data.config import resolve_cache_dir
 from ecg_platform.data.loaders import TensorSplit, tensor_splits
 from ecg_platform.data.protocols import DS2
@@ -30,6 +31,7 @@ from ecg_platform.engine.config import TrainConfig
 from ecg_platform.engine.inference import predict_proba
 from ecg_platform.engine.runtime import seed_everything
 from ecg_platform.engine.trainer import fit
+from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.aami import RECORD_SETS, confusion, ectopic_counts, gross
 from ecg_platform.evaluation.metrics import classification_metrics
 from ecg_platform.models.cnn1d import load_pretrained
@@ -54,18 +56,24 @@ def main() -> None:
     parser.add_argument("--individual", action="store_true", help="also train from scratch")
     args = parser.parse_args()
     config = beat_config(args.preset)
-    extraction = dataclasses.replace(config.extraction, **json.loads(args.extraction))
+    extraction = dataclasses.replace(
+        config.extraction, **_fields("--extraction", args.extraction, BeatExtraction)
+    )
     config = dataclasses.replace(config, extraction=extraction)
     seed = {"seed": args.seed}
-    pretrain = stage_defaults("pretrain", config).replace(**seed, **json.loads(args.pretrain))
-    finetune = stage_defaults("finetune").replace(**seed, **json.loads(args.finetune))
+    pretraining = _fields("--pretrain", args.pretrain, TrainConfig)
+    pretrain = stage_defaults("pretrain", config).replace(**seed, **pretraining)
+    finetuning = _fields("--finetune", args.finetune, TrainConfig)
+    finetune = stage_defaults("finetune").replace(**seed, **finetuning)
     study = DataSource.resolve(config, args.data_dir, resolve_cache_dir()).load()
     inter_patient = config.protocol == "inter-patient"
     patients = list(DS2) if inter_patient else study.selected
     record_sets = {"DS2": DS2} if inter_patient else RECORD_SETS
     classes = len(config.class_names)
     model_config = ModelConfig(
-        num_outputs=classes, extra_features=config.side_features, **json.loads(args.model)
+        num_outputs=classes,
+        extra_features=config.side_features,
+        **_fields("--model", args.model, ModelConfig),
     )
 
     def new_model() -> Classifier:
@@ -139,6 +147,23 @@ def figures(found: Mapping[str, Mapping[str, float]]) -> str:
         for task in ("VEB", "SVEB")
     )
     return f"{veb} |      {sveb}"
+
+
+def _fields(option: str, text: str, config: type) -> dict[str, Any]:
+    """The JSON object of `option`, whose keys must be fields of the dataclass `config`."""
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EcgPlatformError(f"{option} is no JSON object: {exc}") from None
+    if not isinstance(fields, dict):
+        raise EcgPlatformError(f"{option} must be a JSON object, got {text}")
+    known = {field.name for field in dataclasses.fields(config)}
+    if unknown := sorted(set(fields) - known):
+        raise EcgPlatformError(
+            f"{option}: no field {', '.join(unknown)} in {config.__name__}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    return fields
 
 
 if __name__ == "__main__":
