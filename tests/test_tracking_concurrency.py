@@ -134,6 +134,8 @@ def test_eight_runs_at_once_on_the_team_server_lose_nothing_and_sigterm_stops_it
 
         postmaster = int((root / "pgdata" / "postmaster.pid").read_text().split()[0])
         children = [*psutil.Process(process.pid).children(recursive=True)]
+        commands = [" ".join(child.cmdline()) for child in children]
+        assert not [line for line in commands if "mlflow.server.jobs" in line]  # no job workers
         children.append(psutil.Process(postmaster))  # a daemon: not the command's child
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,10 @@ from ecg_platform.errors import EcgPlatformError
 
 POSTGRES_USER = "postgres"  # the superuser initdb creates; also the OS user when run as root
 STARTUP_TIMEOUT_S = 60.0
+# MLflow's server runs GenAI jobs (prompt optimisation, scorers) in eight more Python processes,
+# ~1.9 GB and ~30 s of CPU to start here, that training never uses: off unless the user's
+# environment turns them on.
+SERVER_ENV_DEFAULTS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 @dataclass(frozen=True)
@@ -83,20 +87,23 @@ def tracking_server(config: ServerConfig, backend_uri: str) -> Iterator[subproce
         *("--backend-store-uri", backend_uri),
         *("--serve-artifacts", "--artifacts-destination", str(artifacts)),
     ]
-    with running_server(command, config.root / "mlflow-server.log", config.url) as process:
+    log_path = config.root / "mlflow-server.log"
+    with running_server(command, log_path, config.url, SERVER_ENV_DEFAULTS) as process:
         yield process
 
 
 @contextmanager
-def running_server(command: list[str], log_path: Path, url: str) -> Iterator[subprocess.Popen]:
+def running_server(
+    command: list[str], log_path: Path, url: str, env_defaults: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
     """`command` started with its output appended to `log_path`, ready (answering /health at
-    `url`) when this yields; terminated on exit (killed if it lingers over 30 s). The running
-    interpreter's folder leads PATH: MLflow starts helpers (uvicorn) by name."""
+    `url`) when this yields; terminated on exit (killed if it lingers over 30 s). Its
+    environment is this one over `env_defaults`; the running interpreter's folder leads PATH:
+    MLflow starts helpers (uvicorn) by name."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**(env_defaults or {}), **os.environ, "PATH": path}
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PATH": path}
-        )
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_until_healthy(url, process)
         yield process
