@@ -44,6 +44,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         """Refuse settings that contradict each other when they are made (at the command line's
         edge, before any run exists), not when training starts."""
+        if self.batch_size < 1 or self.epochs < 1:
+            raise EcgPlatformError("batch size and epochs must be at least 1")
+        if self.augment < 0:
+            raise EcgPlatformError(f"augmentation strength must be >= 0, got {self.augment}")
         if self.average_last < 0:
             raise EcgPlatformError(f"epochs to average must be >= 0, got {self.average_last}")
         if self.average_last and self.early_stopping:

@@ -129,7 +129,7 @@ def _fit(
 ) -> FitResult:
     """Train `trainee` (the model, or its head on encoder features) with the parameter groups
     of `owner` (the whole model), which callbacks see."""
-    _check_inputs(train, val, config)
+    _check_inputs(train, val)
     if resume and checkpoint_path is None:
         raise EcgPlatformError("resuming needs a checkpoint path")
     trainee.to(train.device)
@@ -288,7 +288,8 @@ class _Run:
         restore_rng_state(state["rng"], self.generator)
 
 
-def _check_inputs(train: TensorSplit, val: TensorSplit, config: TrainConfig) -> None:
+def _check_inputs(train: TensorSplit, val: TensorSplit) -> None:
+    """The data's own checks; the settings' are TrainConfig's, made before any run exists."""
     if len(train) == 0 or len(val) == 0:
         raise EcgPlatformError(
             f"cannot train on {len(train)} training and {len(val)} validation windows: both "
@@ -300,10 +301,6 @@ def _check_inputs(train: TensorSplit, val: TensorSplit, config: TrainConfig) -> 
             raise EcgPlatformError(
                 "the windows or side features contain NaN or infinite values; check the data"
             )
-    if config.batch_size < 1 or config.epochs < 1:
-        raise EcgPlatformError("batch size and epochs must be at least 1")
-    if config.augment < 0:
-        raise EcgPlatformError(f"augmentation strength must be >= 0, got {config.augment}")
 
 
 def _check_averaged_window(saved_epochs: int, config: TrainConfig, path: Path) -> None:
