@@ -42,8 +42,8 @@ class TrainConfig:
     threads: int = 0  # CPU threads; 0: one for batches of 8 or fewer, else torch's default
 
     def __post_init__(self) -> None:
-        """Refuse settings that contradict each other when they are made (at the command line's
-        edge, before any run exists), not when training starts."""
+        """Refuse settings that cannot train, or contradict each other, when they are made (at
+        the command line's edge, before any run exists), not when training starts."""
         if self.batch_size < 1 or self.epochs < 1:
             raise EcgPlatformError("batch size and epochs must be at least 1")
         if self.augment < 0:
