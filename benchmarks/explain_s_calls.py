@@ -27,7 +27,6 @@ S beats called S and N beats called N over all test parts; at most `--beats` of 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,7 +39,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ecg_platform.data.beat_config import RR_FEATURES, BeatConfig
-from ecg_platform.data.beat_dataset import BeatArrays, BeatStudy
+from ecg_platform.data.beat_dataset import BeatArrays
 from ecg_platform.data.config import resolve_cache_dir
 from ecg_platform.data.protocols import DS1_VALIDATION
 from ecg_platform.data.source import DataSource
@@ -116,9 +115,10 @@ def main() -> None:
     model = Ensemble([load_trained_model(f"models:/{pretrained}/{v}").network() for v in versions])
     print(f"{len(versions)} pretrained versions {versions} as one model, {config.preset}")
 
-    test = _concat([study.part(record, "test") for record in sorted(runs["patient"].unique())])
+    test = study.parts(sorted(runs["patient"].unique()), "test")
     x, rr = _tensors(test)
-    called = model.proba(x, rr).argmax(axis=1)
+    test_proba = model.proba(x, rr)
+    called = test_proba.argmax(axis=1)
     false_s = pd.Series(test.record[(test.y == N) & (called == S)]).value_counts()
     records = args.records.split(",") if args.records else list(false_s.index[:3])
     rng = np.random.default_rng(0)
@@ -131,12 +131,11 @@ def main() -> None:
 
     _print_rr_response(model, x, rr, groups)
     _occlusion(model, x, rr, groups, config, args.out)
-    _print_gates(model, study, runs, config)
-
-
-def _concat(parts: Sequence[BeatArrays]) -> BeatArrays:
-    fields = [field.name for field in dataclasses.fields(BeatArrays)]
-    return BeatArrays(*(np.concatenate([getattr(part, name) for part in parts]) for name in fields))
+    gated = {"test parts": (test, test_proba)}
+    if config.protocol == "inter-patient":
+        validation = study.parts(DS1_VALIDATION, "val")
+        gated = {"DS1 validation records": (validation, model.proba(*_tensors(validation)))} | gated
+    _print_gates(gated, config.class_names)
 
 
 def _tensors(beats: BeatArrays) -> tuple[torch.Tensor, torch.Tensor]:
@@ -213,24 +212,18 @@ def _occlusion_fall(
     return total / np.maximum(covered, 1)
 
 
-def _print_gates(model: Ensemble, study: BeatStudy, runs: pd.DataFrame, config: BeatConfig) -> None:
-    sets = {"test parts": [(r, "test") for r in sorted(runs["patient"].unique())]}
-    if config.protocol == "inter-patient":
-        sets = {"DS1 validation records": [(r, "val") for r in DS1_VALIDATION]} | sets
+def _print_gates(
+    gated: dict[str, tuple[BeatArrays, np.ndarray]], class_names: Sequence[str]
+) -> None:
+    """Gross SVEB per gate: counts pooled over records are the counts of their beats pooled."""
     print("\n3. S calls moved to N when previous RR / local mean > threshold: gross SVEB Se/+P/F1")
-    for label, parts in sets.items():
-        beats = [study.part(record, split) for record, split in parts]
-        beats = [part for part in beats if len(part)]
-        probabilities = [model.proba(*_tensors(part)) for part in beats]
+    for label, (beats, proba) in gated.items():
         cells = []
         for gate in GATES:
-            matrices = []
-            for part, proba in zip(beats, probabilities, strict=True):
-                called = proba.argmax(axis=1)
-                if gate is not None:
-                    called = np.where((called == S) & (part.rr[:, PRE_RATIO] > gate), N, called)
-                matrices.append(confusion(part.y, called, len(config.class_names)))
-            sveb = gross(matrices, config.class_names)["SVEB"]
+            called = proba.argmax(axis=1)
+            if gate is not None:
+                called = np.where((called == S) & (beats.rr[:, PRE_RATIO] > gate), N, called)
+            sveb = gross([confusion(beats.y, called, len(class_names))], class_names)["SVEB"]
             figures = "/".join(f"{100 * sveb[key]:.1f}" for key in ("se", "ppv", "f1"))
             cells.append(f"{'none' if gate is None else gate}: {figures}")
         print(f"{label}: " + "  ".join(cells))

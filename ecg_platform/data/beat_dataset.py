@@ -72,6 +72,10 @@ class BeatStudy:
             )
         return self._take(record, self.splits[record] == _split_index(split))
 
+    def parts(self, records: Sequence[str], split: str) -> BeatArrays:
+        """The beats of `records` in one split, record after record."""
+        return _concat([self.part(record, split) for record in records], self.config)
+
     def common_part(self) -> BeatArrays:
         """The common set (empty outside the patient-specific protocol)."""
         if self.common is None:
@@ -127,7 +131,7 @@ class BeatStudy:
             parts = {
                 "train": self._training("train", records),
                 "val": self._training("val", records),
-                "test": _concat([self.part(record, "test") for record in records], self.config),
+                "test": self.parts(records, "test"),
             }
         return {name: SplitArrays(a.x, a.y, a.rr) for name, a in parts.items()}
 
