@@ -28,7 +28,7 @@ from ecg_platform.data.patients import PatientSelection
 from ecg_platform.data.source import DataSource
 from ecg_platform.workflows.executor import DEAD_WORKER
 from ecg_platform.workflows.executor_spec import ExecutorSpec
-from ecg_platform.workflows.grid_search import PatientGrid, run_grid_search, setting_label
+from ecg_platform.workflows.grid_search import run_grid_search
 from ecg_platform.workflows.request import StageRequest
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS, GridSpec
 
@@ -58,17 +58,6 @@ def _grid_request(excerpt_dir: Path, cache: Path, patients: tuple[str, ...], epo
     )
 
 
-def _validation(grids: list[PatientGrid]) -> dict[str, list[tuple[str, float, float]]]:
-    """Every setting's validation result per patient, the winner first."""
-    return {
-        grid.patient: [
-            (setting_label(r.setting), r.val_balanced_accuracy, r.val_loss)
-            for r in [grid.winner, *grid.results]
-        ]
-        for grid in grids
-    }
-
-
 def _reproduce(excerpt_dir: Path, out: Path, *executor: str) -> None:
     args = ["reproduce", "--data-dir", excerpt_dir, "--cache-dir", out / "cache", "--out", out]
     args += ["--patient", ",".join(PATIENTS), "--epochs", 1, "--pretrain-epochs", 1, *executor]
@@ -85,24 +74,19 @@ def _use_local_store(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow
-def test_a_two_node_cluster_gives_the_local_pools_winners_and_test_metrics(
+def test_a_two_node_cluster_gives_the_local_pools_test_metrics(
     ray_address: str,
     server: str,  # noqa: F811
     excerpt_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cluster = ExecutorSpec(None, "ray", ray_address)  # auto: one worker per cluster CPU
-    request = _grid_request(excerpt_dir, tmp_path / "cache", PATIENTS, epochs=1)
-    on_ray = run_grid_search(request, GRID, "individual", cluster)
     _reproduce(excerpt_dir, tmp_path / "ray", "--executor", "ray", "--ray-address", ray_address)
     writers = {int(run.data.tags["pid"]) for run in _all_runs()} - {os.getpid()}
     assert len(writers) >= 2  # Ray workers, of both nodes (one CPU each, jobs at once)
 
     _use_local_store(tmp_path / "local", monkeypatch)
-    locally = run_grid_search(request, GRID, "individual", 2)  # two processes x one thread
-    _reproduce(excerpt_dir, tmp_path / "local", "--workers", "2")
-    assert _validation(on_ray) == _validation(locally)
+    _reproduce(excerpt_dir, tmp_path / "local", "--workers", "2")  # two processes x one thread
     compared = [pd.read_csv(tmp_path / run / "comparison.csv") for run in ("ray", "local")]
     assert len(compared[0]) == len(PATIENTS)
     pd.testing.assert_frame_equal(*compared)
@@ -133,7 +117,7 @@ def test_a_ray_worker_killed_mid_job_is_run_again_its_run_fails_and_a_rerun_resu
     tmp_path: Path,
 ) -> None:
     cluster = ExecutorSpec(None, "ray", ray_address)
-    request = _grid_request(excerpt_dir, tmp_path / "cache", ("233",), epochs=40)
+    request = _grid_request(excerpt_dir, tmp_path / "cache", ("233",), epochs=20)
     killed: list[str] = []
     killer = threading.Thread(target=_kill_a_running_setting, args=(server, killed), daemon=True)
     killer.start()

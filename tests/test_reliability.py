@@ -20,7 +20,12 @@ from ecg_platform.cli import cli
 from ecg_platform.data.config import data_config
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import CNN1D
-from ecg_platform.tracking.model_io import check_pickle_free, load_state_dict, log_model
+from ecg_platform.tracking.model_io import (
+    check_pickle_free,
+    load_state_dict,
+    log_model,
+    pip_requirements,
+)
 from ecg_platform.tracking.model_serving import free_port
 from ecg_platform.tracking.registry import promote_if_better, register_model
 from ecg_platform.tracking.runs import stage_run
@@ -49,9 +54,16 @@ def _pickle_model(folder: Path, marker: Path) -> Path:
 
 
 def _pt2_model(folder: Path) -> Path:
-    """One of the platform's own models, saved like `log_model` saves it."""
+    """One of the platform's own models, saved like `log_model` saves it (its requirements
+    given: MLflow inferring them loads the model in a subprocess, 8 s of this test's 10)."""
     example = np.zeros((2, 1, 128), dtype=np.float32)
-    mlflow.pytorch.save_model(CNN1D(), folder, input_example=example, serialization_format="pt2")
+    mlflow.pytorch.save_model(
+        CNN1D(),
+        folder,
+        input_example=example,
+        serialization_format="pt2",
+        pip_requirements=pip_requirements(),
+    )
     return folder
 
 
