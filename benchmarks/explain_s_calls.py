@@ -218,11 +218,11 @@ def _print_gates(
     """Gross SVEB per gate: counts pooled over records are the counts of their beats pooled."""
     print("\n3. S calls moved to N when previous RR / local mean > threshold: gross SVEB Se/+P/F1")
     for label, (beats, proba) in gated.items():
-        cells = []
+        cells, argmax = [], proba.argmax(axis=1)
         for gate in GATES:
-            called = proba.argmax(axis=1)
+            called = argmax
             if gate is not None:
-                called = np.where((called == S) & (beats.rr[:, PRE_RATIO] > gate), N, called)
+                called = np.where((argmax == S) & (beats.rr[:, PRE_RATIO] > gate), N, argmax)
             sveb = gross([confusion(beats.y, called, len(class_names))], class_names)["SVEB"]
             figures = "/".join(f"{100 * sveb[key]:.1f}" for key in ("se", "ppv", "f1"))
             cells.append(f"{'none' if gate is None else gate}: {figures}")
