@@ -266,13 +266,16 @@ def test_a_damaged_record_blocks_only_the_commands_that_ask_for_it(
 
 def test_the_pipeline_command_prints_only_its_error_line(tmp_path: Path) -> None:
     """MLflow warns about the served pipeline's `predict` without type hints when the class is
-    defined (they are left out on purpose); the user sees only the platform's line."""
+    defined (they are left out on purpose); the user sees only the platform's line. A run
+    without a model gets past the registry check, so the pipeline's module is imported."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    mlflow.MlflowClient(uri).search_experiments()  # the store exists: no first-use lines
+    run_id = mlflow.MlflowClient(uri).create_run("0").info.run_id  # no first-use lines later
     env = {"MLFLOW_TRACKING_URI": uri}
-    command = _platform("pipeline", "--model", "models:/nope/1", cwd=tmp_path, env=env)
-    output = command.communicate(timeout=120)[0]
-    assert command.returncode == 1
-    assert output.strip().splitlines() == [
-        "Error: no model at models:/nope/1: check its name and version or alias"
-    ]
+    for model, message in {
+        "models:/nope/1": "no model at models:/nope/1: check its name and version or alias",
+        f"runs:/{run_id}/model": f"the run of runs:/{run_id}/model has no readable",
+    }.items():
+        command = _platform("pipeline", "--model", model, cwd=tmp_path, env=env)
+        output = command.communicate(timeout=120)[0].strip().splitlines()
+        assert command.returncode == 1
+        assert len(output) == 1 and output[0].startswith(f"Error: {message}"), output

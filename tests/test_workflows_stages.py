@@ -15,7 +15,7 @@ from ecg_platform.cli import cli
 from ecg_platform.data.config import data_config
 from ecg_platform.models.cnn1d import CNN1D, count_trainable_parameters
 from ecg_platform.tracking.model_io import load_state_dict
-from ecg_platform.tracking.schema import TRACKING
+from ecg_platform.tracking.schema import TRACKING, Stage
 from ecg_platform.workflows.hyperparams import patient_train_config
 from ecg_platform.workflows.request import PER_PATIENT_FIELDS
 from ecg_platform.workflows.settings import PATIENT_DEFAULTS
@@ -45,14 +45,17 @@ def test_patient_settings_come_from_the_cli_else_the_study_table(
     assert config.early_stopping
 
 
+@pytest.mark.parametrize(
+    ("stage", "mode"), [("finetune", ()), ("grid-search", ("--mode", "finetune"))]
+)
 def test_finetune_with_an_empty_registry_says_to_pretrain_first(
-    mlflow_store: str, excerpt_dir: Path
+    mlflow_store: str, excerpt_dir: Path, stage: Stage, mode: tuple[str, ...]
 ) -> None:
-    code, output = _invoke("finetune", "--data-dir", str(excerpt_dir), "--patient", "119")
+    code, output = _invoke(stage, *mode, "--data-dir", str(excerpt_dir), "--patient", "119")
     assert code == 1
     assert "Error: no pretrained model yet: run `mlflow run . -e pretrain`" in output
     assert "Traceback" not in output
-    assert MlflowClient().get_experiment_by_name(TRACKING.experiment("finetune")) is None
+    assert MlflowClient().get_experiment_by_name(TRACKING.experiment(stage)) is None
 
 
 @pytest.mark.parametrize("stage", ["pretrain", "individual"])

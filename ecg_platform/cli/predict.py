@@ -69,9 +69,10 @@ def predict(**options: Any) -> None:
     of the model's run); write predictions.csv, summary.json, prediction.png (and for windows
     beats.csv)."""
     from ecg_platform.cli.resolve import predict_request
-    from ecg_platform.workflows.predict import run_predict
 
     request = predict_request(options)
+    from ecg_platform.workflows.predict import run_predict  # after the request's checks
+
     summary = run_predict(request)
     click.echo(f"{headline(summary)}; wrote {request.out_dir}")
 
@@ -102,9 +103,12 @@ def pipeline(model_uri: str) -> None:
     and their rate in, per-window or per-beat results out, the preprocessing inside;
     `mlflow models serve` answers REST requests with it (README, "Use a model")."""
     from ecg_platform.cli.resolve import check_tracking_store
-    from ecg_platform.tracking.pipeline_model import log_pipeline_model
+    from ecg_platform.tracking.registry import existing_model_source
 
     check_tracking_store()
+    existing_model_source(model_uri)  # a wrong URI fails in one line before torch loads
+    from ecg_platform.tracking.pipeline_model import log_pipeline_model
+
     name, version = log_pipeline_model(model_uri)
     click.echo(
         f"registered {name} v{version}; serve it with\n"

@@ -94,12 +94,17 @@ def model_config(params: Params, data: ProtocolConfig) -> ModelConfig:
     )
 
 
-def pretrained_uri(requested: str, data: ProtocolConfig) -> str:
+def pretrained_uri(requested: str, data: ProtocolConfig, force: bool) -> str:
     """The default `--pretrained` names the study's champion; for another data protocol it
-    means that protocol's own pretrained champion."""
+    means that protocol's own pretrained champion. Checked here, before torch loads and any
+    run opens: it exists and, unless `force`, was pretrained on `data`'s config."""
+    from ecg_platform.tracking.registry import pretrained_source
+
+    uri = requested
     if requested == TRACKING.default_pretrained_uri:
-        return TRACKING.pretrained_champion_uri(model_family(data))
-    return requested
+        uri = TRACKING.pretrained_champion_uri(model_family(data))
+    pretrained_source(uri, data, force)
+    return uri
 
 
 def grid_spec(params: Params) -> GridSpec:
@@ -164,8 +169,7 @@ def reproduce_request(params: Params) -> ReproduceRequest:
 def predict_request(params: Params) -> PredictRequest:
     """--model (else the --patient's fine-tuned champion), the recording and the output folder
     (else outputs/predict/<record>)."""
-    from ecg_platform.tracking.trained_model import default_model_uri
-    from ecg_platform.workflows.predict import OUTPUT_ROOT, PredictRequest, RecordingSource
+    from ecg_platform.tracking.registry import default_model_uri, existing_model_source
 
     record, csv, fs = params["record"], params["csv_file"], params["fs"]
     if (record is None) == (csv is None) or (csv is not None and fs is None):
@@ -173,10 +177,13 @@ def predict_request(params: Params) -> PredictRequest:
     if params["model_uri"] is None and params["patient"] is None:
         raise EcgPlatformError("give --model URI or --patient ID")
     check_tracking_store()
-    source = RecordingSource(record, csv, fs, params["start"], params["end"])
     model_uri = params["model_uri"]
     if model_uri is None:
         model_uri = default_model_uri(params["patient"], data_config(params["preset"]))
+    existing_model_source(model_uri)  # a wrong URI fails in one line before torch loads
+    from ecg_platform.workflows.predict import OUTPUT_ROOT, PredictRequest, RecordingSource
+
+    source = RecordingSource(record, csv, fs, params["start"], params["end"])
     return PredictRequest(
         model_uri,
         source,

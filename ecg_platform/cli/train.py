@@ -69,9 +69,9 @@ def finetune(pretrained: str, force: bool, **options: Any) -> None:
     registers `ecg-finetuned-<patient>` (alias `champion` for the lowest validation loss).
     """
     request = stage_request("finetune", options)
+    uri = pretrained_uri(pretrained, request.data, force)
     from ecg_platform.workflows.finetune import run_finetune  # after the request's checks
 
-    uri = pretrained_uri(pretrained, request.data)
     _echo_outcomes(run_finetune(request, uri, force, executor_spec(options)))
 
 
@@ -113,9 +113,9 @@ def grid_search(mode: PatientMode, pretrained: str, force: bool, **options: Any)
     configuration are reused; a setting that fails is recorded FAILED and the others go on.
     """
     request = stage_request("grid-search", options, stage_defaults(mode))
+    uri = pretrained_uri(pretrained, request.data, force) if mode == "finetune" else pretrained
     from ecg_platform.workflows.grid_search import run_grid_search  # after the request's checks
 
     grid, workers = grid_spec(options), executor_spec(options)
-    uri = pretrained_uri(pretrained, request.data)
     for found in run_grid_search(request, grid, mode, workers, uri, force):
         click.echo(found.summary())

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import mlflow
@@ -20,7 +20,10 @@ from mlflow.exceptions import MlflowException
 
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.tracking.collisions import MAX_COLLISIONS, is_collision
-from ecg_platform.tracking.schema import DATA_HASH_TAG, SELECTION_METRIC, TRACKING
+from ecg_platform.tracking.schema import DATA_HASH_TAG, SELECTION_METRIC, TRACKING, model_family
+
+if TYPE_CHECKING:
+    from ecg_platform.data.config import ProtocolConfig
 
 _ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
 _VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
@@ -117,6 +120,42 @@ def resolve_model_source(uri: str) -> ModelSource | None:
         data_hash = run.data.tags.get(DATA_HASH_TAG)
         return ModelSource(uri, run_id=run.info.run_id, data_config_hash=data_hash)
     return ModelSource(uri)
+
+
+def existing_model_source(uri: str) -> ModelSource:
+    """`resolve_model_source`, with a one-line error when the entry or run is not there: the
+    check a command makes before it imports torch and the pipeline (seconds) to load it."""
+    source = resolve_model_source(uri)
+    if source is None:
+        raise EcgPlatformError(f"no model at {uri}: check its name and version or alias")
+    return source
+
+
+def pretrained_source(uri: str, data: ProtocolConfig, force: bool) -> ModelSource:
+    """The exact pretrained model behind `uri`, checked against the data config of the run
+    that will start from it: a model pretrained on other windows may have seen its test ones."""
+    source = resolve_model_source(uri)
+    if source is None and uri == TRACKING.pretrained_champion_uri(model_family(data)):
+        raise EcgPlatformError(
+            "no pretrained model yet: run `mlflow run . -e pretrain` (or `ecg-platform pretrain`)"
+            " first"
+        )
+    source = source or existing_model_source(uri)
+    if source.data_config_hash != data.hash() and not force:
+        raise EcgPlatformError(
+            f"pretrained model {source.uri} was trained under data config "
+            f"{source.data_config_hash or '(unknown)'} but this run uses {data.hash()} (preset "
+            f"{data.preset!r}, seed {data.seed}); its training windows may include this "
+            "run's test windows. Pretrain with the same settings, or pass --force"
+        )
+    return source
+
+
+def default_model_uri(patient: str, data: ProtocolConfig) -> str:
+    """The patient's fine-tuned champion of `data`'s model family, e.g.
+    `models:/ecg-finetuned-233@champion` (paper) or `...-233-patient-specific@champion`."""
+    name = TRACKING.registered_model("finetune", patient, model_family(data))
+    return f"models:/{name}@{TRACKING.champion_alias}"
 
 
 def _check_uri_form(uri: str) -> None:

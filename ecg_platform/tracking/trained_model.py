@@ -23,8 +23,7 @@ from ecg_platform.models.config import ModelConfig
 from ecg_platform.models.protocol import Classifier
 from ecg_platform.models.registry import trained_model
 from ecg_platform.tracking.model_io import CHECKPOINT_SUFFIXES, download_model, read_state_dict
-from ecg_platform.tracking.registry import ModelSource, resolve_model_source
-from ecg_platform.tracking.schema import TRACKING, model_family
+from ecg_platform.tracking.registry import ModelSource, existing_model_source
 
 DATA_CONFIG_ARTIFACT = "data_config.json"
 MODEL_PARAM_PREFIX = "model."
@@ -56,20 +55,11 @@ def model_pipeline(
     return build_pipeline(trained_model(model, data.input_length, weights), data)
 
 
-def default_model_uri(patient: str, data: ProtocolConfig) -> str:
-    """The patient's fine-tuned champion of `data`'s model family, e.g.
-    `models:/ecg-finetuned-233@champion` (paper) or `...-233-patient-specific@champion`."""
-    name = TRACKING.registered_model("finetune", patient, model_family(data))
-    return f"models:/{name}@{TRACKING.champion_alias}"
-
-
 def load_trained_model(uri: str) -> TrainedModel:
     """The model behind `uri` (`models:/NAME@ALIAS`, `models:/NAME/VERSION`, `runs:/ID/model`,
     `runs:/ID/checkpoint/best.pt`) with its run's data and model configs; one line when any
     part is missing or does not fit."""
-    source = resolve_model_source(uri)
-    if source is None:
-        raise EcgPlatformError(f"no model at {uri}: check its name and version or alias")
+    source = existing_model_source(uri)
     if source.run_id is None:
         raise EcgPlatformError(
             f"{uri} is no registry or run URI; predict reads the data config from the model's run"

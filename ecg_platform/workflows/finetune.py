@@ -6,18 +6,14 @@ import functools
 
 import torch
 
-from ecg_platform.data.config import ProtocolConfig
 from ecg_platform.engine.runtime import resolve_device
-from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.cnn1d import load_pretrained
 from ecg_platform.tracking.model_io import load_state_dict
-from ecg_platform.tracking.registry import ModelSource, resolve_model_source
+from ecg_platform.tracking.registry import ModelSource, pretrained_source
 from ecg_platform.tracking.schema import (
     PRETRAINED_RUN_TAG,
     PRETRAINED_URI_TAG,
     PRETRAINED_VERSION_TAG,
-    TRACKING,
-    model_family,
 )
 from ecg_platform.tracking.worker_runs import tracking_uri
 from ecg_platform.workflows.executor_spec import Workers
@@ -33,26 +29,6 @@ from ecg_platform.workflows.tracked_run import (
 )
 
 
-def resolve_pretrained(uri: str, data: ProtocolConfig, force: bool) -> ModelSource:
-    """The exact pretrained model behind `uri`, checked against this run's data config."""
-    source = resolve_model_source(uri)
-    if source is None and uri == TRACKING.pretrained_champion_uri(model_family(data)):
-        raise EcgPlatformError(
-            "no pretrained model yet: run `mlflow run . -e pretrain` (or `ecg-platform pretrain`)"
-            " first"
-        )
-    if source is None:
-        raise EcgPlatformError(f"no model at {uri}: check its name and version or alias")
-    if source.data_config_hash != data.hash() and not force:
-        raise EcgPlatformError(
-            f"pretrained model {source.uri} was trained under data config "
-            f"{source.data_config_hash or '(unknown)'} but this run uses {data.hash()} (preset "
-            f"{data.preset!r}, seed {data.seed}); its training windows may include this "
-            "run's test windows. Pretrain with the same settings, or pass --force"
-        )
-    return source
-
-
 def run_finetune(
     request: StageRequest, pretrained_uri: str, force: bool, workers: Workers = 1
 ) -> list[RunOutcome]:
@@ -61,7 +37,7 @@ def run_finetune(
     when they started."""
     if not request.several_patients:
         return [train_finetuned(request, pretrained_uri, force)]
-    source = resolve_pretrained(pretrained_uri, request.data, force)
+    source = pretrained_source(pretrained_uri, request.data, force)
     pretrained_weights(source.uri)  # unloadable: stop before any run exists
     train_one = functools.partial(
         train_finetuned, pretrained_uri=pretrained_uri, force=force, source=source
@@ -75,7 +51,7 @@ def train_finetuned(
 ) -> RunOutcome:
     """The run of the request's one patient (nested under `request.parent_run_id`, if any), from
     `source`, the exact model behind `pretrained_uri` (resolved here when not given)."""
-    source = source or resolve_pretrained(pretrained_uri, request.data, force)
+    source = source or pretrained_source(pretrained_uri, request.data, force)
     weights = pretrained_weights(source.uri)
     loaded = load_request_study(request)  # everything checked before the run exists
     patient = loaded.records[0]

@@ -8,10 +8,11 @@ patient's grid-search run, where `individual` and `finetune` find it
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ecg_platform.errors import EcgPlatformError
+from ecg_platform.tracking.registry import pretrained_source
 from ecg_platform.tracking.run_group import child_runs
 from ecg_platform.tracking.run_search import FINISHED, find_finished_run, find_runs
 from ecg_platform.tracking.runs import TrackedRun, stage_run
@@ -22,7 +23,6 @@ from ecg_platform.tracking.schema import (
 )
 from ecg_platform.workflows.executor import Executor, Job, make_executor
 from ecg_platform.workflows.executor_spec import Workers, as_spec
-from ecg_platform.workflows.finetune import resolve_pretrained
 from ecg_platform.workflows.grid_setting import (
     GRID_FIELDS,
     STAGE,
@@ -193,7 +193,10 @@ def run_grid_search(
     """
     several = request.several_patients
     role = "patients" if several else "patient"
-    plan = GridPlan(request, mode, None)
+    pretrained = None
+    if mode == "finetune":  # resolved before any run opens: a missing model leaves none
+        pretrained = pretrained_source(pretrained_uri, request.data, force)
+    plan = GridPlan(request, mode, pretrained)
     with stage_run(
         STAGE,
         request.patients.label,
@@ -201,9 +204,6 @@ def run_grid_search(
         run_name=f"{STAGE}-{request.patients.label}",
         parent_run_id=request.parent_run_id,
     ) as outer:
-        if mode == "finetune":
-            plan = replace(plan, pretrained=resolve_pretrained(pretrained_uri, request.data, force))
-            outer.set_tags(plan.tags(role))
         outer.log_params(grid_params(plan, grid, workers))
         records = load_request_study(request).records
         with make_executor(workers) as executor:
