@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 import pytest
+from mlflow import MlflowClient
 from mlflow.projects import _project_spec
 
 from ecg_platform.cli import cli
@@ -179,15 +180,25 @@ def test_float_typed_parameters_accept_integral_values(
 def test_predict_defaults_resolve_to_the_patients_champion(
     project: _project_spec.Project, mlflow_store: str
 ) -> None:
+    """The request names the model; it must exist (checked before torch loads), not load."""
     params = _parsed(project, "predict", patient=PATIENT, record="data/mitdb/208")
+    name = TRACKING.registered_model("finetune", PATIENT)
+    with pytest.raises(EcgPlatformError, match=f"no model at models:/{name}@champion"):
+        predict_request(params)
+    client = MlflowClient()
+    run_id = client.create_run("0").info.run_id
+    client.create_registered_model(name)
+    version = client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id).version
+    client.set_registered_model_alias(name, "champion", version)
     assert predict_request(params) == PredictRequest(
-        f"models:/ecg-finetuned-{PATIENT}@champion",
+        f"models:/{name}@champion",
         RecordingSource(record=Path("data/mitdb/208")),
         OUTPUT_ROOT / "208",
     )
-    given = _parsed(project, "predict", model="runs:/abc/model", csv="x.csv", fs="250", log="true")
+    uri = f"runs:/{run_id}/model"
+    given = _parsed(project, "predict", model=uri, csv="x.csv", fs="250", log="true")
     request = predict_request(given)
-    assert (request.model_uri, request.source.fs, request.log) == ("runs:/abc/model", 250.0, True)
+    assert (request.model_uri, request.source.fs, request.log) == (uri, 250.0, True)
 
 
 @pytest.mark.parametrize("preset", ["patient-specific", "inter-patient"])
