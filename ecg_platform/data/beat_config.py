@@ -58,8 +58,8 @@ class BeatExtraction:
     # of its least premature quarter (no label: as the percentile scale reads the segment's
     # samples): what differs from the patient's own sinus beat. On in the inter-patient preset,
     # where `reproduce` (3 repeats) raised the generic DS2 VEB F1 79.6 -> 90.2 and SVEB F1
-    # 39.3 -> 63.0, fine-tuned figures level; off in the patient-specific ones, whose one try
-    # lost (docs/results.md section 6).
+    # 39.3 -> 63.0, fine-tuned figures level; off in the patient-specific ones, where three
+    # seeds gave fine-tuned SVEB F1 -3.5, VEB F1 +0.3 (docs/results.md section 5).
     median_deviation: bool = False
     # One more RR feature: the coefficient of variation of the intervals the local mean averages.
     # A premature beat in an irregular rhythm (atrial fibrillation, ectopy) is not an S beat;
