@@ -32,6 +32,9 @@ _RUN_URI = re.compile(r"^runs:/(?P<run_id>[^/]+)(/.*)?$")
 _NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST",)
 _ALIAS_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 _T = TypeVar("_T")
+NO_PRETRAINED = (
+    "no pretrained model yet: run `mlflow run . -e pretrain` (or `ecg-platform pretrain`) first"
+)
 _logger = logging.getLogger(__name__)
 
 
@@ -122,25 +125,21 @@ def resolve_model_source(uri: str) -> ModelSource | None:
     return ModelSource(uri)
 
 
-def existing_model_source(uri: str) -> ModelSource:
-    """`resolve_model_source`, with a one-line error when the entry or run is not there: the
-    check a command makes before it imports torch and the pipeline (seconds) to load it."""
+def existing_model_source(uri: str, missing: str | None = None) -> ModelSource:
+    """`resolve_model_source`, with a one-line error (`missing`, else "no model at") when the
+    entry or run is not there: the check a command makes before it imports torch and the
+    pipeline (seconds) to load it."""
     source = resolve_model_source(uri)
     if source is None:
-        raise EcgPlatformError(f"no model at {uri}: check its name and version or alias")
+        raise EcgPlatformError(missing or f"no model at {uri}: check its name and version or alias")
     return source
 
 
 def pretrained_source(uri: str, data: ProtocolConfig, force: bool) -> ModelSource:
     """The exact pretrained model behind `uri`, checked against the data config of the run
     that will start from it: a model pretrained on other windows may have seen its test ones."""
-    source = resolve_model_source(uri)
-    if source is None and uri == TRACKING.pretrained_champion_uri(model_family(data)):
-        raise EcgPlatformError(
-            "no pretrained model yet: run `mlflow run . -e pretrain` (or `ecg-platform pretrain`)"
-            " first"
-        )
-    source = source or existing_model_source(uri)
+    first = uri == TRACKING.pretrained_champion_uri(model_family(data))
+    source = existing_model_source(uri, NO_PRETRAINED if first else None)
     if source.data_config_hash != data.hash() and not force:
         raise EcgPlatformError(
             f"pretrained model {source.uri} was trained under data config "
