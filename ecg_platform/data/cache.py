@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,11 @@ from ecg_platform.errors import EcgPlatformError
 KEY_FIELD = "cache_key"
 _UMASK = os.umask(0)  # read once (at import, before any loader thread): setting it is the only way
 os.umask(_UMASK)
+# NumPy parses each array header with ast.literal_eval, and CPython 3.11 (seen here on 3.11.7,
+# see CPython gh-106905) can raise a spurious "AST constructor recursion depth mismatch"
+# SystemError when threads parse at once: loader threads read entries one at a time (a warm
+# 48-record load takes the same 0.29 s, benchmarks/bench_beats.py).
+_READ_LOCK = threading.Lock()
 
 
 def files_digest(paths: Sequence[Path]) -> str:
@@ -35,7 +41,7 @@ def files_digest(paths: Sequence[Path]) -> str:
 def read_entry(path: Path, key: str, fields: Sequence[str]) -> dict[str, np.ndarray] | None:
     """The arrays stored at `path` for `key`, or None on a miss (absent, stale or damaged)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with _READ_LOCK, np.load(path, allow_pickle=False) as archive:
             if set(archive.files) != {KEY_FIELD, *fields} or str(archive[KEY_FIELD]) != key:
                 return None
             return {field: archive[field] for field in fields}
