@@ -28,11 +28,12 @@ from entry import run_main
 from timing import wall_and_cpu
 
 from ecg_platform.data.qrs import detect_beats
+from ecg_platform.data.signal_input import RecordingSource
 from ecg_platform.engine.inference import predict_proba
 from ecg_platform.tracking.model_serving import model_server
 from ecg_platform.tracking.pipeline_model import log_pipeline_model
 from ecg_platform.tracking.trained_model import load_trained_model
-from ecg_platform.workflows.predict import PredictRequest, RecordingSource, run_predict
+from ecg_platform.workflows.predict import PredictRequest, run_predict
 
 MODEL = "models:/ecg-individual-119/1"
 EXCERPTS = Path("tests/data/mitdb").resolve()

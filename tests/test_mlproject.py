@@ -22,12 +22,13 @@ from ecg_platform.cli.resolve import (
 )
 from ecg_platform.data.config import ProtocolConfig, data_config
 from ecg_platform.data.patients import EVERY_PATIENT, PatientSelection
+from ecg_platform.data.signal_input import RecordingSource
 from ecg_platform.data.source import DataSource
 from ecg_platform.errors import EcgPlatformError
 from ecg_platform.models.config import ModelConfig
 from ecg_platform.tracking.schema import TRACKING, model_family
 from ecg_platform.workflows.executor import cpu_cores
-from ecg_platform.workflows.predict import OUTPUT_ROOT, PredictRequest, RecordingSource
+from ecg_platform.workflows.predict import OUTPUT_ROOT, PredictRequest
 from ecg_platform.workflows.request import (
     PER_PATIENT_FIELDS,
     ReportRequest,
@@ -178,10 +179,12 @@ def test_float_typed_parameters_accept_integral_values(
 
 
 def test_predict_defaults_resolve_to_the_patients_champion(
-    project: _project_spec.Project, mlflow_store: str
+    project: _project_spec.Project, mlflow_store: str, excerpt_dir: Path
 ) -> None:
-    """The request names the model; it must exist (checked before torch loads), not load."""
-    params = _parsed(project, "predict", patient=PATIENT, record="data/mitdb/208")
+    """The request names the model; it and the recording must exist (checked before torch
+    loads), not load."""
+    record = str(excerpt_dir / "208")
+    params = _parsed(project, "predict", patient=PATIENT, record=record)
     name = TRACKING.registered_model("finetune", PATIENT)
     with pytest.raises(EcgPlatformError, match=f"no model at models:/{name}@champion"):
         predict_request(params)
@@ -192,10 +195,11 @@ def test_predict_defaults_resolve_to_the_patients_champion(
     client.set_registered_model_alias(name, "champion", version)
     assert predict_request(params) == PredictRequest(
         f"models:/{name}@champion",
-        RecordingSource(record=Path("data/mitdb/208")),
+        RecordingSource(record=Path(record)),
         OUTPUT_ROOT / "208",
     )
     uri = f"runs:/{run_id}/model"
+    Path("x.csv").write_text("0.1\n")
     given = _parsed(project, "predict", model=uri, csv="x.csv", fs="250", log="true")
     request = predict_request(given)
     assert (request.model_uri, request.source.fs, request.log) == (uri, 250.0, True)

@@ -118,6 +118,18 @@ def test_bad_inputs_are_one_line(trained_model: str, excerpt_dir: Path, tmp_path
         assert "Traceback" not in result.output
 
 
+def test_the_recording_is_checked_before_the_model(tmp_path: Path) -> None:
+    """A wrong path fails on the path, before the registry is asked (or torch loads)."""
+    cases = {
+        ("--record", str(tmp_path / "nothing")): "cannot read record",
+        ("--csv", str(tmp_path / "nothing.csv"), "--fs", "360"): "no CSV file at",
+    }
+    for args, message in cases.items():
+        result = _predict("--model", "models:/no-such-model@champion", *args)
+        assert result.exit_code == 1, result.output
+        assert message in result.output.strip().splitlines()[-1], result.output
+
+
 def test_a_model_of_another_input_length_is_refused(trained_model: str, excerpt_dir: Path) -> None:
     import mlflow
 

@@ -58,14 +58,25 @@ def test_finetune_with_an_empty_registry_says_to_pretrain_first(
     assert MlflowClient().get_experiment_by_name(TRACKING.experiment(stage)) is None
 
 
-@pytest.mark.parametrize("stage", ["pretrain", "individual"])
-def test_a_patient_the_data_lacks_creates_no_run(
-    mlflow_store: str, excerpt_dir: Path, stage: str
+@pytest.mark.parametrize(
+    ("stage", "patient", "preset", "message"),
+    [
+        ("pretrain", "999", "paper", "record(s) 999 not found in"),
+        ("individual", "999", "paper", "record(s) 999 not found in"),
+        # before the (empty) registry is asked for a pretrained model
+        ("finetune", "999", "paper", "record(s) 999 not found in"),
+        ("individual", "102", "patient-specific", "record(s) 102 not patient-specific patients"),
+    ],
+)
+def test_a_patient_no_stage_could_train_creates_no_run(
+    mlflow_store: str, excerpt_dir: Path, stage: str, patient: str, preset: str, message: str
 ) -> None:
     """Checked before any run exists: a typo leaves no FAILED run behind."""
-    code, output = _invoke(stage, "--data-dir", str(excerpt_dir), "--patient", "999")
+    code, output = _invoke(
+        stage, "--data-dir", str(excerpt_dir), "--preset", preset, "--patient", patient
+    )
     assert code == 1
-    assert "record(s) 999 not found in" in output
+    assert message in output.strip().splitlines()[-1], output
     assert (
         MlflowClient().search_runs([e.experiment_id for e in MlflowClient().search_experiments()])
         == []

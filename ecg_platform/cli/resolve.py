@@ -70,6 +70,7 @@ def stage_request(
     """`defaults` (else the stage's) with every training value given; those left `auto` are
     named in `per_patient`."""
     source = data_source(params)  # a bad preset or data directory: stop before MLflow loads
+    source.check_patients(params["patients"])
     check_tracking_store()
     values = {name: params[name] for name in TRAIN_FIELDS if name in params}
     chosen = {name: value for name, value in values.items() if value is not None}
@@ -137,6 +138,7 @@ def executor_spec(params: Params) -> Workers:
 def report_request(params: Params) -> ReportRequest:
     """The report's data, patients, parent runs (comma-separated ids) and folder."""
     source = data_source(params)
+    source.check_patients(params["patients"])
     check_tracking_store()
     parents = tuple(parent.strip() for parent in params["parents"].split(",") if parent.strip())
     return ReportRequest(source, params["patients"], parents, params["out"])
@@ -146,6 +148,7 @@ def reproduce_request(params: Params) -> ReproduceRequest:
     """Each stage's defaults with the study's --epochs, --pretrain-epochs, --seed and
     --encoder-lr-scale."""
     source = data_source(params)
+    source.check_patients(params["patients"])
     check_tracking_store()
     seed, epochs = params["seed"], params["epochs"]
     return ReproduceRequest(
@@ -169,6 +172,7 @@ def reproduce_request(params: Params) -> ReproduceRequest:
 def predict_request(params: Params) -> PredictRequest:
     """--model (else the --patient's fine-tuned champion), the recording and the output folder
     (else outputs/predict/<record>)."""
+    from ecg_platform.data.signal_input import RecordingSource
     from ecg_platform.tracking.registry import default_model_uri, existing_model_source
 
     record, csv, fs = params["record"], params["csv_file"], params["fs"]
@@ -176,14 +180,15 @@ def predict_request(params: Params) -> PredictRequest:
         raise EcgPlatformError("give either --record PATH or --csv FILE with --fs HZ")
     if params["model_uri"] is None and params["patient"] is None:
         raise EcgPlatformError("give --model URI or --patient ID")
+    source = RecordingSource(record, csv, fs, params["start"], params["end"])
+    source.check()
     check_tracking_store()
     model_uri = params["model_uri"]
     if model_uri is None:
         model_uri = default_model_uri(params["patient"], data_config(params["preset"]))
     existing_model_source(model_uri)  # a wrong URI fails in one line before torch loads
-    from ecg_platform.workflows.predict import OUTPUT_ROOT, PredictRequest, RecordingSource
+    from ecg_platform.workflows.predict import OUTPUT_ROOT, PredictRequest
 
-    source = RecordingSource(record, csv, fs, params["start"], params["end"])
     return PredictRequest(
         model_uri,
         source,

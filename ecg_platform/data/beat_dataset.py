@@ -28,6 +28,7 @@ from ecg_platform.data.protocols import (
     draw_common_set,
     patient_records,
     pool_records,
+    select_patients,
 )
 from ecg_platform.errors import EcgPlatformError
 
@@ -103,16 +104,7 @@ class BeatStudy:
 
     def select(self, patients: PatientSelection) -> list[str]:
         """The protocol's patients among `patients` (all of them for `all`)."""
-        eligible = patient_records(self.config)
-        if patients.ids is None:
-            return list(eligible)
-        invalid = [record for record in patients.ids if record not in eligible]
-        if invalid:
-            raise EcgPlatformError(
-                f"record(s) {' '.join(invalid)} not {self.config.protocol} patients; "
-                f"choose from: {' '.join(eligible)} (or 'all')"
-            )
-        return list(patients.ids)
+        return select_patients(self.config, patients)
 
     def inputs_and_abnormal_share(self, record: str) -> tuple[int, float]:
         """The record's own beats under the protocol (the common set's excepted) and the share

@@ -17,7 +17,7 @@ import numpy as np
 
 from ecg_platform.data import cache
 from ecg_platform.data.config import DataConfig
-from ecg_platform.data.mitdb import list_records, read_record, record_files
+from ecg_platform.data.mitdb import check_records, list_records, read_record, record_files
 from ecg_platform.data.patients import PatientSelection
 from ecg_platform.errors import EcgPlatformError
 
@@ -210,14 +210,9 @@ def load_study(
     """Every requested record (default: all in `data_dir`) preprocessed, selected and split.
 
     Records are loaded by a few threads (file decoding, filtering and FFTs release the GIL)."""
-    available = list_records(data_dir)
-    names = available if records is None else list(records)
-    unknown = [record for record in names if record not in available]
-    if unknown:
-        raise EcgPlatformError(
-            f"record(s) {' '.join(unknown)} not found in {data_dir}; "
-            f"available: {' '.join(available)}"
-        )
+    if records is not None:
+        check_records(data_dir, records)
+    names = list_records(data_dir) if records is None else list(records)
     patients: dict[str, PatientArrays] = {}
     pool = ThreadPoolExecutor(max_workers=LOADER_THREADS)
     try:

@@ -7,6 +7,7 @@ arrays stay fast.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,17 @@ def list_records(data_dir: Path) -> list[str]:
             f"Kaggle layout NNN.csv + NNNannotations.txt); {HOW_TO_GET_DATA}"
         )
     return records
+
+
+def check_records(data_dir: Path, names: Sequence[str]) -> None:
+    """One line naming the records of `names` that `data_dir` does not hold."""
+    available = list_records(data_dir)
+    unknown = [record for record in names if record not in available]
+    if unknown:
+        raise EcgPlatformError(
+            f"record(s) {' '.join(unknown)} not found in {data_dir}; "
+            f"available: {' '.join(available)}"
+        )
 
 
 def resolve_data_dir(option: str | os.PathLike[str] | None = None) -> Path:

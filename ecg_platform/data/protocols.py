@@ -22,6 +22,7 @@ from ecg_platform.errors import EcgPlatformError
 if TYPE_CHECKING:
     from ecg_platform.data.beat_config import BeatConfig
     from ecg_platform.data.beats import RecordBeats
+    from ecg_platform.data.patients import PatientSelection
 
 
 def _ids(text: str) -> tuple[str, ...]:
@@ -66,6 +67,21 @@ def pool_records(config: BeatConfig) -> tuple[str, ...]:
 def patient_records(config: BeatConfig) -> tuple[str, ...]:
     """Records that are patients with their own train/val/test parts."""
     return DS2 if config.protocol == "inter-patient" else NON_PACED
+
+
+def select_patients(config: BeatConfig, patients: PatientSelection) -> list[str]:
+    """The protocol's patients among `patients` (all of them for `all`); one line for an id
+    outside them (known without reading any data, so the CLI checks it first)."""
+    eligible = patient_records(config)
+    if patients.ids is None:
+        return list(eligible)
+    invalid = [record for record in patients.ids if record not in eligible]
+    if invalid:
+        raise EcgPlatformError(
+            f"record(s) {' '.join(invalid)} not {config.protocol} patients; "
+            f"choose from: {' '.join(eligible)} (or 'all')"
+        )
+    return list(patients.ids)
 
 
 def draw_common_set(beats: Mapping[str, RecordBeats], config: BeatConfig) -> CommonSet:

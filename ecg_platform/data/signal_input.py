@@ -13,7 +13,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy import signal as sps
 
 from ecg_platform.errors import EcgPlatformError
 
@@ -167,5 +166,43 @@ def at_rate(recording: Recording, fs: float = TRAINING_FS) -> Recording:
 
 def resample(signal: np.ndarray, fs: float, to_fs: float) -> np.ndarray:
     """`signal` at `fs` brought to `to_fs` (polyphase, anti-aliased; the ratio within 1/1000)."""
+    from scipy import signal as sps  # here: the CLI checks a recording before scipy loads
+
     ratio = Fraction(to_fs / fs).limit_denominator(1000)
     return sps.resample_poly(signal, ratio.numerator, ratio.denominator)
+
+
+@dataclass(frozen=True)
+class RecordingSource:
+    """Where the samples come from: a WFDB record, or a CSV column with its rate."""
+
+    record: Path | None = None
+    csv: Path | None = None
+    fs: float | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+
+    @property
+    def name(self) -> str:
+        """The recording's name, e.g. `208` (the default output folder)."""
+        path = self.record or self.csv
+        return path.stem if path else "recording"
+
+    def check(self) -> None:
+        """The recording is there: checked before the model is looked up and loaded."""
+        if self.record is not None:
+            wfdb_record(self.record)
+        elif self.csv is not None and not self.csv.is_file():
+            raise EcgPlatformError(f"no CSV file at {self.csv}")
+
+    def read(self, channel: int) -> Recording:
+        """The (cropped) recording; one line when it cannot be read."""
+        if self.record is not None:
+            recording = read_wfdb(self.record, channel)
+        elif self.csv is not None and self.fs is not None:
+            recording = read_csv(self.csv, self.fs)
+        else:
+            raise EcgPlatformError("give --record PATH, or --csv FILE with --fs HZ")
+        if self.start_s is None and self.end_s is None:
+            return recording
+        return crop(recording, self.start_s, self.end_s)

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Union
 from ecg_platform.data.beat_config import BeatConfig
 from ecg_platform.data.config import ProtocolConfig, resolve_cache_dir
 from ecg_platform.data.dataset import StudyData, load_study
-from ecg_platform.data.mitdb import resolve_data_dir
+from ecg_platform.data.mitdb import check_records, resolve_data_dir
+from ecg_platform.data.patients import PatientSelection
+from ecg_platform.data.protocols import select_patients
 
 if TYPE_CHECKING:
     from ecg_platform.data.beat_dataset import BeatStudy
@@ -38,6 +40,18 @@ class DataSource:
         """The option, else its environment variable, else the default (one-line error when no
         records are found)."""
         return cls(resolve_data_dir(data_dir), resolve_cache_dir(cache_dir), config)
+
+    def check_patients(self, patients: PatientSelection) -> None:
+        """Ids that no stage could train on fail here, in one line, before MLflow, torch and
+        the data load: outside a beat protocol's patients, or (`paper`) not in the data
+        directory; whether a record passes the study's selection needs its windows, so
+        `StudyData.select` says that later."""
+        if patients.ids is None:
+            return
+        if isinstance(self.config, BeatConfig):
+            select_patients(self.config, patients)
+        else:
+            check_records(self.data_dir, patients.ids)
 
     def load(self, records: Sequence[str] | None = None, progress: bool = True) -> Study:
         """The records (default: every one in the directory) preprocessed, from the cache when

@@ -13,9 +13,8 @@ from typing import Any
 import pandas as pd
 
 from ecg_platform.data.qrs import BeatSource, Detector
-from ecg_platform.data.signal_input import Recording, crop, read_csv, read_wfdb, wfdb_record
+from ecg_platform.data.signal_input import Recording, RecordingSource
 from ecg_platform.engine.prediction import Prediction
-from ecg_platform.errors import EcgPlatformError
 from ecg_platform.evaluation.predict_plots import prediction_figure
 from ecg_platform.tracking.runs import stage_run
 from ecg_platform.tracking.schema import DATA_HASH_TAG
@@ -33,42 +32,6 @@ LOGGED_COUNTS = (
     "beats_classified",
     "beats_skipped",
 )
-
-
-@dataclass(frozen=True)
-class RecordingSource:
-    """Where the samples come from: a WFDB record, or a CSV column with its rate."""
-
-    record: Path | None = None
-    csv: Path | None = None
-    fs: float | None = None
-    start_s: float | None = None
-    end_s: float | None = None
-
-    @property
-    def name(self) -> str:
-        """The recording's name, e.g. `208` (the default output folder)."""
-        path = self.record or self.csv
-        return path.stem if path else "recording"
-
-    def check(self) -> None:
-        """The recording is there: checked before the model loads (which takes seconds)."""
-        if self.record is not None:
-            wfdb_record(self.record)
-        elif self.csv is not None and not self.csv.is_file():
-            raise EcgPlatformError(f"no CSV file at {self.csv}")
-
-    def read(self, channel: int) -> Recording:
-        """The (cropped) recording; one line when it cannot be read."""
-        if self.record is not None:
-            recording = read_wfdb(self.record, channel)
-        elif self.csv is not None and self.fs is not None:
-            recording = read_csv(self.csv, self.fs)
-        else:
-            raise EcgPlatformError("give --record PATH, or --csv FILE with --fs HZ")
-        if self.start_s is None and self.end_s is None:
-            return recording
-        return crop(recording, self.start_s, self.end_s)
 
 
 @dataclass(frozen=True)
