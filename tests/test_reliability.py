@@ -212,9 +212,14 @@ def test_a_store_file_that_is_no_database_is_named_in_one_line(
 
 
 def test_a_report_of_a_run_that_does_not_exist_says_so(
-    mlflow_store: str, excerpt_dir: Path
+    mlflow_store: str, excerpt_dir: Path, tmp_path: Path
 ) -> None:
-    args = ["report", "--parents", "deadbeef", "--data-dir", str(excerpt_dir)]
+    """Before the data loads: here a record without its signal file, which would fail there."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for suffix in (".hea", ".atr"):
+        shutil.copy(excerpt_dir / f"233{suffix}", data)
+    args = ["report", "--parents", "deadbeef", "--data-dir", str(data), "--patient", "233"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [f"Error: no run deadbeef in {mlflow_store}"]
