@@ -183,9 +183,10 @@ def load_record_beats(
     """One record's beats from the cache when its key matches, else extracted and cached."""
     if cache_dir is None:
         return extract_beats(read_record(data_dir, record, extraction.channel), extraction)
-    path = cache_dir / f"beats-{extraction.hash()}" / f"{record}.npz"
+    extraction_hash = extraction.hash()
+    path = cache_dir / f"beats-{extraction_hash}" / f"{record}.npz"
     digest = cache.files_digest(record_files(data_dir, record))
-    key = f"v{BEATS_CACHE_VERSION}-{extraction.hash()}-{digest}"
+    key = f"v{BEATS_CACHE_VERSION}-{extraction_hash}-{digest}"
     entry = cache.read_entry(path, key, CACHED_FIELDS)
     if entry is not None:
         return RecordBeats(record, **entry)
