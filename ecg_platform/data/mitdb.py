@@ -92,15 +92,6 @@ def resolve_data_dir(option: str | os.PathLike[str] | None = None) -> Path:
         ) from exc
 
 
-def check_record(data_dir: Path, record: str) -> None:
-    """Raise a clear error, listing the available ids, when `record` is not in `data_dir`."""
-    available = list_records(data_dir)
-    if record not in available:
-        raise EcgPlatformError(
-            f"record {record!r} not found in {data_dir}; available: {' '.join(available)}"
-        )
-
-
 def record_files(data_dir: Path, record: str) -> list[Path]:
     """The files a record is read from (they key its cache entry)."""
     if _has_header(data_dir, record):
@@ -112,7 +103,7 @@ def read_record(data_dir: Path, record: str, channel: int = 0) -> Record:
     """Read one channel of `record` and its reference annotations, with one-line errors."""
     if _has_header(data_dir, record):
         return _read_wfdb(data_dir, record, channel)
-    check_record(data_dir, record)
+    check_records(data_dir, [record])
     samples, symbols = kaggle.read_annotations(data_dir, record)
     return Record(
         name=record,
