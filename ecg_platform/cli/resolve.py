@@ -138,11 +138,11 @@ def executor_spec(params: Params) -> Workers:
 def report_request(params: Params) -> ReportRequest:
     """The report's data, patients, parent runs (comma-separated ids; each must exist) and
     folder."""
-    from ecg_platform.tracking.run_search import get_run
-
     source = data_source(params)
     source.check_patients(params["patients"])
     check_tracking_store()
+    from ecg_platform.tracking.run_search import get_run  # MLflow: after the cheap checks
+
     parents = tuple(parent.strip() for parent in params["parents"].split(",") if parent.strip())
     for parent in parents:  # a typo fails before the data and torch load
         get_run(parent)
