@@ -210,9 +210,11 @@ def load_study(
     """Every requested record (default: all in `data_dir`) preprocessed, selected and split.
 
     Records are loaded by a few threads (file decoding, filtering and FFTs release the GIL)."""
-    if records is not None:
+    if records is None:
+        names = list_records(data_dir)
+    else:
         check_records(data_dir, records)
-    names = list_records(data_dir) if records is None else list(records)
+        names = list(records)
     patients: dict[str, PatientArrays] = {}
     pool = ThreadPoolExecutor(max_workers=LOADER_THREADS)
     try:
