@@ -49,6 +49,7 @@ def local_ray_cluster(nodes: int = 2, cpus_per_node: int = 1) -> Iterator[str]:
     head += [f"--object-store-memory={OBJECT_STORE_BYTES}", "--disable-usage-stats"]
     started = [_start([str(word) for word in head], env, quiet=True)]
     try:
+        _wait_for_port(address, started[0])
         for _ in range(nodes - 1):
             started.append(_start_node(address, cpus_per_node, env))
         yield address
@@ -98,6 +99,18 @@ def _wait_for_line(process: subprocess.Popen, line: str) -> None:
             break
     shown = output if len(output) <= 30 else [*output[:20], "...\n", *output[-10:]]
     raise RuntimeError(f"a Ray node did not start: {''.join(shown)}")
+
+
+def _wait_for_port(address: str, head: subprocess.Popen) -> None:
+    """Until the head's GCS port takes connections: a node gives up on a GCS that is not up
+    within 5 s, and a head's first start on a cold machine took longer (a fresh VM's suite)."""
+    host, port = address.split(":")
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline and head.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), 1):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the Ray head did not open {address} (exit code {head.poll()})")
 
 
 def _kill_group(process: subprocess.Popen) -> None:
