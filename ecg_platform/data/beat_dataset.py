@@ -18,7 +18,7 @@ from ecg_platform.data.beat_config import BeatConfig, BeatExtraction
 from ecg_platform.data.beats import RecordBeats, extract_beats
 from ecg_platform.data.dataset import LOADER_THREADS, SplitArrays
 from ecg_platform.data.labels import apply_label_set
-from ecg_platform.data.mitdb import list_records, read_record, record_files
+from ecg_platform.data.mitdb import check_records, read_record, record_files
 from ecg_platform.data.patients import PatientSelection
 from ecg_platform.data.protocols import (
     NON_PACED,
@@ -149,13 +149,7 @@ class BeatStudy:
 
 def load_beat_study(data_dir: Path, config: BeatConfig, cache_dir: Path | None = None) -> BeatStudy:
     """Every record in `data_dir` extracted (cached), split by `config`'s protocol."""
-    available = list_records(data_dir)
-    missing = [record for record in NON_PACED if record not in available]
-    if missing:
-        raise EcgPlatformError(
-            f"the {config.protocol} protocol needs record(s) {' '.join(missing)}, "
-            f"not found in {data_dir}"
-        )
+    available = check_records(data_dir, NON_PACED, needed_by=f"the {config.protocol} protocol")
     beats = load_beats(data_dir, available, config.extraction, cache_dir)
     common = draw_common_set(beats, config) if config.protocol == "patient-specific" else None
     return BeatStudy(config, beats, assign_splits(beats, config, common), common)

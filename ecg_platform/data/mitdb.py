@@ -60,15 +60,18 @@ def list_records(data_dir: Path) -> list[str]:
     return records
 
 
-def check_records(data_dir: Path, names: Sequence[str]) -> None:
-    """One line naming the records of `names` that `data_dir` does not hold."""
+def check_records(data_dir: Path, names: Sequence[str], needed_by: str = "") -> list[str]:
+    """The records `data_dir` holds; one line naming those of `names` it does not hold, and
+    `needed_by` (who asked for them) when given."""
     available = list_records(data_dir)
     unknown = [record for record in names if record not in available]
     if unknown:
+        needs = f" ({needed_by} needs them)" if needed_by else ""
         raise EcgPlatformError(
-            f"record(s) {' '.join(unknown)} not found in {data_dir}; "
+            f"record(s) {' '.join(unknown)} not found in {data_dir}{needs}; "
             f"available: {' '.join(available)}"
         )
+    return available
 
 
 def resolve_data_dir(option: str | os.PathLike[str] | None = None) -> Path:
