@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
+
+from ecg_platform.tracking.schema import HOST_TAG, PID_TAG
+from ecg_platform.tracking.worker_runs import fail_runs_of_dead_processes
 
 DEADLINE_S = 180.0
 
@@ -90,3 +94,28 @@ def test_kill_9_leaves_no_worker_alive_and_the_next_command_ends_its_runs_failed
         assert reason.startswith(
             f"its process died without ending the run (pid {run.data.tags['pid']}"
         )
+
+
+def test_a_run_whose_process_is_an_unreaped_zombie_is_ended_and_a_live_ones_is_not(
+    mlflow_store: str,
+) -> None:
+    # A killed command's workers are zombies until the init process reaps them; on one VM the
+    # next command took such a zombie for its run's writer and left that run RUNNING.
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        _wait_for(lambda: not _alive(zombie.pid), "the child to exit")
+        assert Path(f"/proc/{zombie.pid}").exists()  # exited, not reaped: a zombie
+        client = MlflowClient()
+        experiment = client.create_experiment("orphans")
+        tags = {HOST_TAG: socket.gethostname()}
+        run_of = {
+            process.pid: client.create_run(experiment, tags={**tags, PID_TAG: str(process.pid)})
+            for process in (zombie, live)
+        }
+        assert fail_runs_of_dead_processes() == [run_of[zombie.pid].info.run_id]
+        assert client.get_run(run_of[live.pid].info.run_id).info.status == "RUNNING"
+    finally:
+        live.kill()
+        live.wait()
+        zombie.wait()

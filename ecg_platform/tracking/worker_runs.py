@@ -20,6 +20,7 @@ from ecg_platform.tracking.schema import FAILURE_TAG, HOST_TAG, PID_TAG
 PROCESS_GONE = "its process died without ending the run (pid {pid} on {host})"
 DRIVER_ONLY_SCHEMES = frozenset({"", "file", "sqlite"})
 START_TIME_SLACK_S = 2.0  # a process started this long after the run began is not its writer
+EXITED_STATES = frozenset("ZX")  # /proc/PID/stat states of a process that has ended
 
 
 def tracking_uri() -> str:
@@ -67,7 +68,8 @@ def _end_failed(run_id: str, reason: str) -> None:
 
 def _writer_alive(run: RunRecord) -> bool:
     """Whether the process named by the run's `pid` tag still runs and is the one that started
-    the run (not a later process that was given the same pid)."""
+    the run: not a zombie (exited, not yet reaped: a killed command's workers until the init
+    process gets to them) nor a later process that was given the same pid."""
     pid = int(run.tags.get(PID_TAG, "0") or 0)
     if pid <= 0:
         return True  # written before the tag existed, or by another tool: not ours to judge
@@ -77,12 +79,16 @@ def _writer_alive(run: RunRecord) -> bool:
         return False
     except PermissionError:
         pass  # alive, another user's
-    started = _process_start_time(pid)
-    return started is None or started <= run.start_time / 1000 + START_TIME_SLACK_S
+    status = _process_status(pid)
+    if status is None:
+        return True
+    state, started = status
+    return state not in EXITED_STATES and started <= run.start_time / 1000 + START_TIME_SLACK_S
 
 
-def _process_start_time(pid: int) -> float | None:
-    """The process's start as a Unix time (Linux /proc), or None where it cannot be read."""
+def _process_status(pid: int) -> tuple[str, float] | None:
+    """The process's state letter and start as a Unix time (Linux /proc), or None where they
+    cannot be read."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         boot = next(
@@ -92,4 +98,4 @@ def _process_start_time(pid: int) -> float | None:
         )
     except (OSError, IndexError, StopIteration, ValueError):
         return None
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
