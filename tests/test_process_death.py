@@ -1,5 +1,5 @@
 """kill -9 of a real command with two workers: no worker outlives it, and the next command ends
-the runs it left RUNNING as FAILED."""
+the runs it left RUNNING as FAILED, also while their processes are unreaped zombies."""
 
 from __future__ import annotations
 
